@@ -1,0 +1,170 @@
+//! Who the peers are and whether they live: the hash ring that assigns monitors, the
+//! detectors of the peers that chose this node as a monitor, and accusations learned by gossip.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::net::{IpAddr, SocketAddr};
+
+use crate::event::DeathCause;
+use crate::phi::PhiDetector;
+use crate::time::Timestamp;
+
+/// How this node currently sees a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PeerState {
+    /// `None` while alive.
+    pub dead: Option<DeathCause>,
+    /// When the current judgement began.
+    pub since: Timestamp,
+}
+
+/// A peer that sends heartbeats to this node.
+#[derive(Clone, Debug)]
+pub(crate) struct Monitored {
+    pub generation: u64,
+    pub detector: PhiDetector,
+}
+
+/// Ring position of an address: a stable hash, so every node derives the same ring.
+pub(crate) fn ring_hash(addr: &SocketAddr) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    match addr.ip() {
+        IpAddr::V4(ip) => h = crate::wire::fnv1a64(&ip.octets(), h),
+        IpAddr::V6(ip) => h = crate::wire::fnv1a64(&ip.octets(), h),
+    }
+    h = crate::wire::fnv1a64(&addr.port().to_be_bytes(), h);
+    // One extra mixing round (splitmix64 finaliser): FNV alone clusters similar addresses.
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Membership {
+    pub peers: BTreeMap<SocketAddr, PeerState>,
+    /// Live nodes (this one included) by ring position.
+    ring: BTreeSet<(u64, SocketAddr)>,
+    /// accused → accuser → (generation, incarnation) of the accusation.
+    pub accusations: BTreeMap<SocketAddr, BTreeMap<SocketAddr, (u64, u64)>>,
+    /// Peers that chose this node as a monitor.
+    pub monitored: BTreeMap<SocketAddr, Monitored>,
+    /// Peers this node sends heartbeats to.
+    pub monitors: Vec<SocketAddr>,
+    /// Forgotten peers: generation at or below which they stay forgotten, and until when.
+    pub forgotten: BTreeMap<SocketAddr, (u64, Timestamp)>,
+    pub seeds: BTreeSet<SocketAddr>,
+}
+
+impl Membership {
+    pub fn new(me: SocketAddr) -> Self {
+        let mut m = Membership::default();
+        m.ring.insert((ring_hash(&me), me));
+        m
+    }
+
+    pub fn is_alive(&self, peer: &SocketAddr) -> bool {
+        self.peers.get(peer).is_some_and(|p| p.dead.is_none())
+    }
+
+    pub fn live(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.peers.iter().filter(|(_, p)| p.dead.is_none()).map(|(a, _)| a)
+    }
+
+    pub fn dead(&self) -> impl Iterator<Item = (&SocketAddr, &PeerState)> {
+        self.peers.iter().filter(|(_, p)| p.dead.is_some())
+    }
+
+
+    /// Records a judgement; returns whether it changed.
+    pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
+        let entry = self.peers.entry(peer).or_insert(PeerState { dead: Some(DeathCause::Failed), since: now });
+        let changed = entry.dead != dead;
+        if changed {
+            entry.dead = dead;
+            entry.since = now;
+        }
+        if dead.is_none() {
+            self.ring.insert((ring_hash(&peer), peer));
+        } else {
+            self.ring.remove(&(ring_hash(&peer), peer));
+        }
+        changed
+    }
+
+    pub fn remove(&mut self, peer: &SocketAddr) {
+        self.peers.remove(peer);
+        self.ring.remove(&(ring_hash(peer), *peer));
+        self.monitored.remove(peer);
+        self.accusations.remove(peer);
+        for by in self.accusations.values_mut() {
+            by.remove(peer);
+        }
+        self.accusations.retain(|_, by| !by.is_empty());
+    }
+
+    /// The `k` live successors of `node` on the ring: the monitors it should have.
+    pub fn successors(&self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
+        let pos = (ring_hash(node), *node);
+        self.ring
+            .range(pos..)
+            .chain(self.ring.range(..pos))
+            .map(|(_, a)| *a)
+            .filter(|a| a != node)
+            .take(k)
+            .collect()
+    }
+
+    /// Number of monitors `node` can have given the live membership.
+    pub fn possible_monitors(&self, node: &SocketAddr, k: usize) -> usize {
+        let others = self.ring.len() - usize::from(self.ring.contains(&(ring_hash(node), *node)));
+        others.min(k)
+    }
+
+    pub fn is_forgotten(&self, peer: &SocketAddr, generation: u64) -> bool {
+        self.forgotten.get(peer).is_some_and(|(g, _)| generation <= *g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(p: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], p))
+    }
+
+    #[test]
+    fn successors_skip_dead_and_wrap() {
+        let mut m = Membership::new(a(0));
+        for p in 1..20 {
+            m.judge(a(p), None, Timestamp::ZERO);
+        }
+        let s = m.successors(&a(0), 8);
+        assert_eq!(s.len(), 8);
+        assert!(!s.contains(&a(0)));
+        let victim = s[0];
+        m.judge(victim, Some(DeathCause::Failed), Timestamp::ZERO);
+        let s2 = m.successors(&a(0), 8);
+        assert!(!s2.contains(&victim));
+        assert_eq!(&s2[..7], &s[1..], "the next successor steps in");
+        assert_eq!(m.successors(&a(0), 100).len(), 18);
+    }
+
+    #[test]
+    fn ring_spreads_consecutive_ports() {
+        let mut m = Membership::new(a(9000));
+        for p in 9001..9100 {
+            m.judge(a(p), None, Timestamp::ZERO);
+        }
+        // Each node is a monitor of about `k` others; none should be swamped.
+        let mut load = BTreeMap::new();
+        for p in 9000..9100 {
+            for s in m.successors(&a(p), 8) {
+                *load.entry(s).or_insert(0) += 1;
+            }
+        }
+        assert!(load.values().all(|&n| n == 8), "on a ring every node has exactly k predecessors");
+    }
+}

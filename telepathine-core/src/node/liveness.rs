@@ -1,0 +1,141 @@
+//! Turning state changes into events, and deciding who is alive.
+//!
+//! The rule: a peer is dead when its own status says it left, or when at least
+//! `min(dead_quorum, monitors it can have)` distinct nodes accuse its current generation at an
+//! incarnation no lower than its own. Accusations are entries in the accusers' state, so every
+//! node sees the same evidence once gossip has spread it, and reaches the same verdict. An
+//! accused node that is alive refutes by raising its incarnation, which voids every accusation
+//! made at the old one; a monitor that hears from the peer again withdraws its accusation.
+
+use super::Node;
+use crate::event::{DeathCause, Event};
+use crate::state::Change;
+use crate::wire::{Key, Status, Value};
+use core::net::SocketAddr;
+
+impl Node {
+    pub(super) fn on_change(&mut self, change: Change) {
+        let me = self.id.addr;
+        match change {
+            Change::Origin { origin, .. } => {
+                if origin == me {
+                    return;
+                }
+                if !self.members.peers.contains_key(&origin) {
+                    self.events.push_back(Event::PeerNew { peer: origin });
+                }
+                self.recompute(origin);
+            }
+            Change::Set { origin, key, value, expires_at } => {
+                self.events.push_back(Event::Set { peer: origin, key, value, expires_at })
+            }
+            Change::Deleted { origin, key } => self.events.push_back(Event::Deleted { peer: origin, key }),
+            Change::Expired { origin, key, value, expires_at } => {
+                self.events.push_back(Event::KeyExpired { peer: origin, key, value, expires_at })
+            }
+            Change::Heard { origin, name, payload } => {
+                if origin != me {
+                    self.events.push_back(Event::Heard { event: name, payload, from: origin });
+                }
+            }
+            Change::Status { origin } => {
+                if origin != me {
+                    self.recompute(origin);
+                }
+            }
+            Change::Accusation { accuser, accused } => {
+                let entry = self.store.origins.get(&accuser).and_then(|s| s.get(&Key::Accuse(accused)));
+                match entry.map(|e| &e.value) {
+                    Some(Value::Accusation { generation, incarnation }) => {
+                        self.members.accusations.entry(accused).or_default().insert(accuser, (*generation, *incarnation));
+                    }
+                    _ => {
+                        if let Some(by) = self.members.accusations.get_mut(&accused) {
+                            by.remove(&accuser);
+                            if by.is_empty() {
+                                self.members.accusations.remove(&accused);
+                            }
+                        }
+                    }
+                }
+                if accused == me {
+                    self.refute();
+                } else {
+                    self.recompute(accused);
+                }
+            }
+        }
+    }
+
+    /// Raises this node's incarnation above any live accusation against it.
+    fn refute(&mut self) {
+        if !self.running {
+            return;
+        }
+        let me = self.id;
+        let status = self.store.status(&me.addr);
+        let highest = self
+            .members
+            .accusations
+            .get(&me.addr)
+            .into_iter()
+            .flat_map(|by| by.values())
+            .filter(|(g, inc)| *g == me.generation && *inc >= status.incarnation)
+            .map(|(_, inc)| *inc)
+            .max();
+        if let Some(inc) = highest {
+            self.write_status(Status { incarnation: inc + 1, left: status.left });
+        }
+    }
+
+    /// Re-derives whether `peer` is alive and emits the transition, if any.
+    pub(super) fn recompute(&mut self, peer: SocketAddr) {
+        let Some(state) = self.store.origins.get(&peer) else { return };
+        let generation = state.generation;
+        let status = self.store.status(&peer);
+        let dead = if status.left {
+            Some(DeathCause::Left)
+        } else {
+            let accusers = self.members.accusations.get(&peer).map_or(0, |by| {
+                by.values().filter(|(g, inc)| *g == generation && *inc >= status.incarnation).count()
+            });
+            let possible = self.members.possible_monitors(&peer, self.config.monitors);
+            let required = self.config.dead_quorum.min(possible).max(1);
+            (accusers >= required).then_some(DeathCause::Failed)
+        };
+        if self.members.judge(peer, dead, self.now) {
+            self.events.push_back(match dead {
+                None => Event::PeerAlive { peer },
+                Some(cause) => Event::PeerDead { peer, cause },
+            });
+        }
+    }
+
+    /// Publishes this node's conviction of a peer it monitors.
+    pub(super) fn accuse(&mut self, peer: SocketAddr) {
+        let Some(generation) = self.store.origins.get(&peer).map(|s| s.generation) else { return };
+        let status = self.store.status(&peer);
+        if status.left {
+            return;
+        }
+        let value = Value::Accusation { generation, incarnation: status.incarnation };
+        let current = self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value);
+        if current == Some(&value) {
+            return;
+        }
+        if self.write(Key::Accuse(peer), value, None).is_ok() {
+            self.on_change(Change::Accusation { accuser: self.id.addr, accused: peer });
+        }
+    }
+
+    /// Withdraws this node's accusation of `peer`, if it made one.
+    pub(super) fn withdraw_accusation(&mut self, peer: SocketAddr) {
+        let accused = matches!(
+            self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value),
+            Some(Value::Accusation { .. })
+        );
+        if accused && self.write(Key::Accuse(peer), Value::Tombstone, None).is_ok() {
+            self.on_change(Change::Accusation { accuser: self.id.addr, accused: peer });
+        }
+    }
+}

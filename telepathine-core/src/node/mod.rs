@@ -1,0 +1,277 @@
+//! The node: the sans-IO state machine that applications and drivers talk to.
+
+mod commands;
+mod liveness;
+mod receive;
+mod timers;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::net::SocketAddr;
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+
+use crate::config::{Config, ConfigError};
+use crate::event::Event;
+use crate::identity::NodeId;
+use crate::membership::Membership;
+use crate::state::Store;
+use crate::stats::Stats;
+use crate::time::Timestamp;
+use crate::wire::{ReplayGuard, Sealer};
+
+/// How a [`Transmit`] must travel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransmitKind {
+    /// One datagram, at most `config.datagram_budget` bytes.
+    Datagram,
+    /// One frame on a reliable stream, at most `limits.max_frame_bytes` bytes; the driver adds
+    /// the length prefix ([`encode_frame`](crate::wire::encode_frame)) and delivers the payload
+    /// to the peer's [`Node::handle_frame`].
+    Stream,
+}
+
+/// Bytes the driver must send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send them (already mapped through `address_map`).
+    pub destination: SocketAddr,
+    /// The complete envelope.
+    pub payload: Vec<u8>,
+    /// Datagram or stream.
+    pub kind: TransmitKind,
+}
+
+/// A telepathine node as a deterministic state machine.
+///
+/// # Driving contract
+/// The node does no I/O and reads no clock. A driver (an async adapter, the simulator, a test):
+/// 1. creates it with [`Node::new`], tells it the wall clock with [`Node::handle_wall_clock`]
+///    and calls [`Node::start`];
+/// 2. feeds it every received datagram ([`Node::handle_datagram`]) and stream frame
+///    ([`Node::handle_frame`]), and the application's commands;
+/// 3. after every input, drains [`Node::poll_transmit`] (and sends each) and
+///    [`Node::poll_event`] (and delivers each);
+/// 4. sleeps until [`Node::poll_timeout`] or the next input, and at the deadline calls
+///    [`Node::handle_timeout`]. Calling it early or twice is harmless.
+///
+/// Every input takes `now`, a monotonic [`Timestamp`]. Given the same seed, configuration and
+/// inputs, a node produces the same outputs, byte for byte.
+pub struct Node {
+    config: Config,
+    id: NodeId,
+    rng: ChaCha8Rng,
+    now: Timestamp,
+    /// Wall clock minus monotonic clock, in ms, for expiry.
+    wall_offset: i128,
+    running: bool,
+    store: Store,
+    members: Membership,
+    replay: ReplayGuard,
+    sealer: Sealer,
+    seq: u64,
+    digest_cursor: Option<SocketAddr>,
+    next_gossip: Timestamp,
+    next_heartbeat: Timestamp,
+    last_tick: Option<Timestamp>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    stats: Stats,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node").field("id", &self.id).field("running", &self.running).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// A stopped node with identity `id`, whose every random choice derives from `rng_seed`.
+    pub fn new(config: Config, id: NodeId, rng_seed: u64) -> Result<Node, ConfigError> {
+        config.validate()?;
+        let sealer = Sealer::new(&config.cluster, config.network_key.as_ref());
+        let mut members = Membership::new(id.addr);
+        members.seeds = config.seeds.iter().copied().filter(|s| *s != id.addr).collect();
+        Ok(Node {
+            replay: ReplayGuard::new(config.limits.max_peers),
+            store: Store::new(id.addr, id.generation, Timestamp::ZERO),
+            members,
+            sealer,
+            id,
+            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+            now: Timestamp::ZERO,
+            wall_offset: 0,
+            running: false,
+            seq: 0,
+            digest_cursor: None,
+            next_gossip: Timestamp::ZERO,
+            next_heartbeat: Timestamp::ZERO,
+            last_tick: None,
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: Stats::default(),
+            config,
+        })
+    }
+
+    /// This node's identity.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// This node's peer name: its advertised address.
+    pub fn peer_name(&self) -> SocketAddr {
+        self.id.addr
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Whether it is started.
+    pub fn is_running(&self) -> bool {
+        self.running
+    }
+
+    /// Counters of traffic and drops.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The next datagram or frame to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the application.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Node::handle_timeout`] must next be called; `None` while stopped.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        if !self.running {
+            return None;
+        }
+        let mut t = self.next_gossip.min(self.next_heartbeat);
+        if let Some(at) = self.store.next_expiry() {
+            t = t.min(self.mono_from_wall(at));
+        }
+        if let Some(at) = self.store.next_gc() {
+            t = t.min(at);
+        }
+        Some(t.max(self.now))
+    }
+
+    /// Tells the node that the wall clock reads `unix_ms` at monotonic time `now`. Expiry times
+    /// are compared with the wall clock; call this at start and whenever the clock may have been
+    /// adjusted (adapters do it on every timeout).
+    pub fn handle_wall_clock(&mut self, now: Timestamp, unix_ms: u64) {
+        self.observe(now);
+        self.wall_offset = i128::from(unix_ms) - i128::from(self.now.as_millis());
+    }
+
+    /// The wall clock now, in Unix milliseconds.
+    pub fn wall_now(&self) -> u64 {
+        self.wall_at(self.now)
+    }
+
+    fn wall_at(&self, t: Timestamp) -> u64 {
+        (i128::from(t.as_millis()) + self.wall_offset).clamp(0, i128::from(u64::MAX)) as u64
+    }
+
+    fn mono_from_wall(&self, unix_ms: u64) -> Timestamp {
+        Timestamp::from_millis((i128::from(unix_ms) - self.wall_offset).clamp(0, i128::from(u64::MAX)) as u64)
+    }
+
+    /// Clamps time to never run backwards.
+    fn observe(&mut self, now: Timestamp) {
+        self.now = self.now.max(now);
+    }
+
+    // ----- reads -----
+
+    /// This node's own value for `key`.
+    pub fn get(&self, key: &str) -> Option<&Bytes> {
+        self.store.user_value(&self.id.addr, key)
+    }
+
+    /// This node's own keys, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        self.store.user_keys(&self.id.addr)
+    }
+
+    /// The value `peer` holds for `key`, as last learned.
+    pub fn get_remote(&self, peer: &SocketAddr, key: &str) -> Option<&Bytes> {
+        self.store.user_value(peer, key)
+    }
+
+    /// The keys `peer` holds, sorted.
+    pub fn remote_keys(&self, peer: &SocketAddr) -> Vec<&str> {
+        self.store.user_keys(peer)
+    }
+
+    /// Every known peer, alive or dead, sorted.
+    pub fn all_peers(&self) -> Vec<SocketAddr> {
+        self.members.peers.keys().copied().collect()
+    }
+
+    /// Peers currently considered alive, sorted.
+    pub fn live_peers(&self) -> Vec<SocketAddr> {
+        self.members.live().copied().collect()
+    }
+
+    /// Peers currently considered dead (failed or left), sorted.
+    pub fn dead_peers(&self) -> Vec<SocketAddr> {
+        self.members.dead().map(|(a, _)| *a).collect()
+    }
+
+    /// Whether `peer` is known and considered alive.
+    pub fn is_alive(&self, peer: &SocketAddr) -> bool {
+        self.members.is_alive(peer)
+    }
+
+    /// The generation of `peer` this node knows, if any.
+    pub fn peer_generation(&self, peer: &SocketAddr) -> Option<u64> {
+        self.store.origins.get(peer).map(|s| s.generation)
+    }
+
+    /// `(origin, generation, version)` of every origin held, sorted: what this node's
+    /// anti-entropy converges on. Simulators compare these across nodes.
+    pub fn versions(&self) -> Vec<(SocketAddr, u64, u64)> {
+        self.store.origins.iter().map(|(a, s)| (*a, s.generation, s.max_version)).collect()
+    }
+
+    /// A fingerprint of the user-visible state held for `origin` (live keys, values, expiry):
+    /// equal fingerprints mean equal views.
+    pub fn fingerprint(&self, origin: &SocketAddr) -> Option<u64> {
+        let s = self.store.origins.get(origin)?;
+        let mut h = crate::wire::fnv1a64(&s.generation.to_le_bytes(), 0xcbf2_9ce4_8422_2325);
+        for (k, e) in s.iter() {
+            if let (crate::wire::Key::User(k), crate::wire::Value::Bytes(v)) = (k, &e.value) {
+                h = crate::wire::fnv1a64(k.as_bytes(), h);
+                h = crate::wire::fnv1a64(&[0xff], h);
+                h = crate::wire::fnv1a64(v, h);
+                h = crate::wire::fnv1a64(&e.expires_at.unwrap_or(0).to_le_bytes(), h);
+            }
+        }
+        Some(h)
+    }
+
+    /// Peers that currently send this node heartbeats (it monitors them).
+    pub fn monitored_peers(&self) -> Vec<SocketAddr> {
+        self.members.monitored.keys().copied().collect()
+    }
+
+    /// Peers this node sends heartbeats to.
+    pub fn monitors(&self) -> &[SocketAddr] {
+        &self.members.monitors
+    }
+
+    /// Entries and bytes held, over all origins: what memory limits bound.
+    pub fn footprint(&self) -> (usize, usize) {
+        self.store.origins.values().fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
+    }
+}

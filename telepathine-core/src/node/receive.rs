@@ -1,0 +1,262 @@
+//! Input from the network: opening, checking and answering messages.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::{Node, Transmit, TransmitKind};
+use crate::state::Change;
+use crate::stats::DropReason;
+use crate::time::Timestamp;
+use crate::wire::{Body, Delta, Digest, Message, OriginDelta, ReplayVerdict, Value};
+
+/// Room left in an envelope for the message fields around a digest or delta.
+const MESSAGE_OVERHEAD: usize = 96;
+
+impl Node {
+    /// Handles a datagram received from `from` (the transport's source address).
+    pub fn handle_datagram(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+        self.observe(now);
+        if bytes.len() > self.config.datagram_budget {
+            self.stats.dropped(DropReason::Oversize, bytes.len());
+            return;
+        }
+        self.receive(from, bytes);
+    }
+
+    /// Handles one frame (without its length prefix) received on a stream from `from`.
+    pub fn handle_frame(&mut self, now: Timestamp, from: SocketAddr, bytes: &[u8]) {
+        self.observe(now);
+        if bytes.len() > self.config.limits.max_frame_bytes {
+            self.stats.dropped(DropReason::Oversize, bytes.len());
+            return;
+        }
+        self.receive(from, bytes);
+    }
+
+    fn receive(&mut self, _source: SocketAddr, bytes: &[u8]) {
+        let len = bytes.len();
+        let body = match self.sealer.open(bytes) {
+            Ok(body) => body,
+            Err(reason) => return self.stats.dropped(reason, len),
+        };
+        let msg: Message = match postcard::take_from_bytes::<Message>(&body) {
+            Ok((msg, rest)) if rest.is_empty() => msg,
+            _ => return self.stats.dropped(DropReason::Malformed, len),
+        };
+        if let Err(reason) = self.admit(&msg) {
+            return self.stats.dropped(reason, len);
+        }
+        self.stats.received(msg.body.kind(), len);
+        let from = msg.from;
+        match msg.body {
+            Body::Syn(digest) => self.on_syn(from.addr, digest),
+            Body::SynAck(digest, delta) => {
+                self.apply_delta(delta);
+                self.on_digest_reply(from.addr, digest);
+            }
+            Body::Ack(delta) => self.apply_delta(delta),
+            Body::Heartbeat { incarnation: _, release } => self.on_heartbeat(from, release),
+        }
+    }
+
+    /// Checks everything about a decoded message before it may touch state.
+    fn admit(&mut self, msg: &Message) -> Result<(), DropReason> {
+        if !self.running {
+            return Err(DropReason::Stopped);
+        }
+        if msg.from.addr == self.id.addr {
+            return Err(DropReason::FromSelf);
+        }
+        if msg.to.is_some_and(|to| to != self.id.addr) {
+            return Err(DropReason::WrongDestination);
+        }
+        if msg.from.generation == 0 || !self.well_formed(&msg.body) {
+            return Err(DropReason::Malformed);
+        }
+        match self.replay.check(msg.from.addr, msg.from.generation, msg.seq) {
+            ReplayVerdict::Fresh => Ok(()),
+            ReplayVerdict::Replayed => Err(DropReason::Replayed),
+            ReplayVerdict::StaleGeneration => Err(DropReason::StaleGeneration),
+            ReplayVerdict::Full => Err(DropReason::PeerLimit),
+        }
+    }
+
+    fn well_formed(&self, body: &Body) -> bool {
+        match body {
+            Body::Syn(d) => self.digest_ok(d),
+            Body::SynAck(d, delta) => self.digest_ok(d) && self.delta_ok(delta),
+            Body::Ack(delta) => self.delta_ok(delta),
+            Body::Heartbeat { .. } => true,
+        }
+    }
+
+    fn digest_ok(&self, d: &Digest) -> bool {
+        d.entries.iter().all(|e| e.version == 0 || e.generation != 0)
+    }
+
+    fn delta_ok(&self, delta: &Delta) -> bool {
+        delta.origins.iter().all(|d| self.origin_delta_ok(d))
+    }
+
+    fn origin_delta_ok(&self, d: &OriginDelta) -> bool {
+        let limits = &self.config.limits;
+        if d.generation == 0 || d.up_to < d.from_version {
+            return false;
+        }
+        let mut last = d.from_version;
+        for e in &d.entries {
+            if e.version <= last || e.version > d.up_to || !e.is_well_formed() {
+                return false;
+            }
+            last = e.version;
+            let sizes_ok = match (&e.key, &e.value) {
+                (crate::wire::Key::User(k), v) => {
+                    !k.is_empty()
+                        && k.len() <= limits.max_key_bytes
+                        && !matches!(v, Value::Bytes(b) if b.len() > limits.max_value_bytes)
+                }
+                (_, Value::Event { name, payload }) => {
+                    !name.is_empty() && name.len() <= limits.max_event_name_bytes && payload.len() <= limits.max_value_bytes
+                }
+                _ => true,
+            };
+            if !sizes_ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn apply_delta(&mut self, delta: Delta) {
+        let wall = self.wall_now();
+        let mut changes = Vec::new();
+        for d in delta.origins {
+            if self.members.is_forgotten(&d.origin, d.generation) {
+                continue;
+            }
+            match self.store.apply(d, self.now, wall, self.config.tombstone_grace, &self.config.limits, &mut changes) {
+                Ok(n) => self.stats.entries_applied += n as u64,
+                Err(_) => self.stats.writes_refused += 1,
+            }
+        }
+        self.process_changes(changes);
+    }
+
+    fn room_for_new_origins(&self) -> usize {
+        self.config.limits.max_peers.saturating_sub(self.store.origins.len().saturating_sub(1))
+    }
+
+    fn body_budget(&self) -> usize {
+        self.config.datagram_budget.saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+    }
+
+    fn stream_budget(&self) -> usize {
+        self.config.limits.max_frame_bytes.saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+    }
+
+    fn on_syn(&mut self, from: SocketAddr, digest: Digest) {
+        let members = &self.members;
+        let cmp = self.store.compare(&digest, |a, g| members.is_forgotten(a, g), self.room_for_new_origins());
+        let budget = self.body_budget();
+        let mut reply = Digest { cover: crate::wire::Cover::Listed, entries: cmp.requests };
+        let mut used = crate::wire::encoded_len(&reply);
+        if used < budget / 3 {
+            // Add a window of this node's own origins, so the initiator can send what this node
+            // has never heard of.
+            let recent = self.now - self.config.gossip_interval * 3;
+            let own = self.store.digest(budget / 3 - used, &mut self.digest_cursor, recent);
+            reply.cover = own.cover;
+            reply.entries.extend(own.entries);
+            used = crate::wire::encoded_len(&reply);
+        } else {
+            reply.entries.truncate(reply.entries.len().min(budget / 3 / 8));
+            used = crate::wire::encoded_len(&reply);
+        }
+        let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used));
+        self.send(from, true, Body::SynAck(reply, delta));
+    }
+
+    fn on_digest_reply(&mut self, from: SocketAddr, digest: Digest) {
+        let members = &self.members;
+        let cmp = self.store.compare(&digest, |a, g| members.is_forgotten(a, g), 0);
+        let delta = self.build_delta(&cmp.wants, self.body_budget());
+        if !delta.is_empty() {
+            self.send(from, true, Body::Ack(delta));
+        }
+    }
+
+    /// A delta for `wants`: within `datagram_room` when that holds it all, otherwise as much as
+    /// a stream frame holds when streams are available.
+    fn build_delta(&mut self, wants: &[(SocketAddr, u64)], datagram_room: usize) -> Delta {
+        if wants.is_empty() {
+            return Delta::default();
+        }
+        let room = if self.config.streams { self.stream_budget() } else { datagram_room };
+        self.store.delta(wants, room, &mut self.rng)
+    }
+
+    pub(super) fn on_heartbeat(&mut self, from: crate::identity::NodeId, release: bool) {
+        if release {
+            self.members.monitored.remove(&from.addr);
+            self.withdraw_accusation(from.addr);
+            return;
+        }
+        let now = self.now;
+        let fresh = match self.members.monitored.get(&from.addr) {
+            Some(m) => m.generation < from.generation,
+            None => {
+                if self.members.monitored.len() >= self.config.limits.max_peers {
+                    return;
+                }
+                true
+            }
+        };
+        if fresh {
+            let detector = crate::phi::PhiDetector::new(
+                self.config.phi_window,
+                self.config.heartbeat_interval,
+                self.config.phi_min_std_dev,
+            );
+            self.members
+                .monitored
+                .insert(from.addr, crate::membership::Monitored { generation: from.generation, detector });
+        }
+        let Some(m) = self.members.monitored.get_mut(&from.addr) else { return };
+        m.detector.heartbeat(now);
+        self.withdraw_accusation(from.addr);
+    }
+
+    /// Encodes, seals and queues a message. `addressed` names the receiver in the message (off
+    /// for seeds, whose advertised identity is not known yet).
+    pub(super) fn send(&mut self, to: SocketAddr, addressed: bool, body: Body) {
+        self.seq += 1;
+        let kind_name = body.kind();
+        let msg = Message { from: self.id, to: addressed.then_some(to), seq: self.seq, body };
+        let Ok(plain) = postcard::to_allocvec(&msg) else { return };
+        let payload = self.sealer.seal(&plain, &mut self.rng);
+        let kind = if payload.len() <= self.config.datagram_budget {
+            TransmitKind::Datagram
+        } else if self.config.streams && payload.len() <= self.config.limits.max_frame_bytes {
+            TransmitKind::Stream
+        } else {
+            // Budgets leave room for the envelope, so this is a bug guard, not a path.
+            return;
+        };
+        self.stats.sent(kind_name, payload.len());
+        self.transmits.push_back(Transmit { destination: self.config.map_address(to), payload, kind });
+    }
+
+    pub(super) fn send_syn(&mut self, to: SocketAddr) {
+        let budget = self.body_budget();
+        let recent = self.now - self.config.gossip_interval * 3;
+        let digest = self.store.digest(budget, &mut self.digest_cursor, recent);
+        let addressed = self.store.origins.contains_key(&to);
+        self.send(to, addressed, Body::Syn(digest));
+    }
+
+    pub(super) fn process_changes(&mut self, changes: Vec<Change>) {
+        for c in changes {
+            self.on_change(c);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Everything that happens because time passed: gossip rounds, heartbeats, convictions,
+//! expiry, garbage collection and forgetting the dead.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+use rand_core::Rng;
+
+use super::Node;
+use crate::event::{DeathCause, Event};
+use crate::time::Timestamp;
+use crate::wire::{Body, Key, Value};
+
+impl Node {
+    /// Runs every timer that is due at `now`, in a fixed order. Early or repeated calls do
+    /// nothing beyond what is due.
+    pub fn handle_timeout(&mut self, now: Timestamp) {
+        self.observe(now);
+        if !self.running {
+            return;
+        }
+        if let Some(last) = self.last_tick {
+            if self.now.saturating_since(last) > self.config.local_pause {
+                // This node was paused (or its driver starved): silence since then says nothing
+                // about the peers.
+                for m in self.members.monitored.values_mut() {
+                    m.detector.restart_clock(self.now);
+                }
+            }
+        }
+        self.last_tick = Some(self.now);
+        let mut changes = Vec::new();
+        let wall = self.wall_now();
+        self.store.expire(wall, self.now, self.config.tombstone_grace, &mut changes);
+        self.process_changes(changes);
+        self.store.collect_tombstones(self.now);
+        if self.now >= self.next_heartbeat {
+            self.heartbeat_tick();
+            self.next_heartbeat = self.now + self.jittered(self.config.heartbeat_interval);
+        }
+        if self.now >= self.next_gossip {
+            self.gossip_round(false);
+            self.next_gossip = self.now + self.jittered(self.config.gossip_interval);
+        }
+    }
+
+    pub(super) fn jittered(&mut self, d: Duration) -> Duration {
+        let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        d.mul_f64(1.0 + self.config.interval_jitter * (2.0 * u - 1.0)).max(Duration::from_millis(1))
+    }
+
+    pub(super) fn rng_below(&mut self, n: usize) -> usize {
+        if n == 0 { 0 } else { (self.rng.next_u64() % n as u64) as usize }
+    }
+
+    fn rng_chance(&mut self, p: f64) -> bool {
+        ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    /// Picks whom to gossip with, as Cassandra does: `fanout` random live peers; a dead peer
+    /// with probability dead/(live+1) (so partitions heal); a seed now and then (so separated
+    /// groups find each other), always when nobody is known.
+    pub(super) fn gossip_round(&mut self, initial: bool) {
+        self.stats.rounds += 1;
+        let live: Vec<SocketAddr> = self.members.live().copied().collect();
+        let dead: Vec<SocketAddr> =
+            self.members.dead().filter(|(_, p)| p.dead == Some(DeathCause::Failed)).map(|(a, _)| *a).collect();
+        let seeds: Vec<SocketAddr> = self.members.seeds.iter().copied().collect();
+        let mut targets = Vec::new();
+        let mut pool = live.clone();
+        for _ in 0..self.config.fanout.min(pool.len()) {
+            let i = self.rng_below(pool.len());
+            targets.push(pool.swap_remove(i));
+        }
+        if !dead.is_empty() && self.rng_chance(dead.len() as f64 / (live.len() + 1) as f64) {
+            let i = self.rng_below(dead.len());
+            targets.push(dead[i]);
+        }
+        if initial {
+            targets.extend(seeds.iter().copied());
+        } else if !seeds.is_empty() {
+            let talked_to_seed = targets.iter().any(|t| self.members.seeds.contains(t));
+            let p = seeds.len() as f64 / (live.len() + dead.len()).max(1) as f64;
+            if live.is_empty() || (!talked_to_seed && self.rng_chance(p)) {
+                let i = self.rng_below(seeds.len());
+                targets.push(seeds[i]);
+            }
+        }
+        targets.sort_unstable();
+        targets.dedup();
+        for t in targets {
+            self.send_syn(t);
+        }
+    }
+
+    fn heartbeat_tick(&mut self) {
+        let me = self.id.addr;
+        let incarnation = self.store.status(&me).incarnation;
+        let monitors = self.members.successors(&me, self.config.monitors);
+        let released: Vec<SocketAddr> =
+            self.members.monitors.iter().filter(|m| !monitors.contains(m)).copied().collect();
+        for m in released {
+            if self.members.peers.contains_key(&m) {
+                self.send(m, true, Body::Heartbeat { incarnation, release: true });
+            }
+        }
+        for m in &monitors {
+            self.send(*m, true, Body::Heartbeat { incarnation, release: false });
+        }
+        self.members.monitors = monitors;
+
+        let threshold = self.config.phi_threshold;
+        let now = self.now;
+        let convicted: Vec<SocketAddr> = self
+            .members
+            .monitored
+            .iter()
+            .filter(|(_, m)| m.detector.phi(now) > threshold)
+            .map(|(a, _)| *a)
+            .collect();
+        for peer in convicted {
+            self.accuse(peer);
+        }
+
+        if self.config.emit_value_on_heartbeat {
+            self.reemit_values();
+        }
+        self.forget_the_dead();
+    }
+
+    fn reemit_values(&mut self) {
+        let live: Vec<SocketAddr> = self.members.live().copied().collect();
+        for peer in live {
+            let Some(state) = self.store.origins.get(&peer) else { continue };
+            for (key, entry) in state.iter() {
+                if let (Key::User(key), Value::Bytes(value)) = (key, &entry.value) {
+                    self.events.push_back(Event::Set {
+                        peer,
+                        key: key.clone(),
+                        value: value.clone(),
+                        expires_at: entry.expires_at,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Forgets peers dead for longer than `dead_grace`, remembering their generation so stale
+    /// gossip cannot bring them back.
+    fn forget_the_dead(&mut self) {
+        let now = self.now;
+        let grace = self.config.dead_grace;
+        self.members.forgotten.retain(|_, (_, until)| *until > now);
+        let expired: Vec<SocketAddr> = self
+            .members
+            .dead()
+            .filter(|(_, p)| now.saturating_since(p.since) >= grace)
+            .map(|(a, _)| *a)
+            .collect();
+        for peer in expired {
+            self.withdraw_accusation(peer);
+            if let Some(state) = self.store.remove_origin(&peer) {
+                self.members.forgotten.insert(peer, (state.generation, now + grace));
+            }
+            // Accusations this peer made vanish with its state.
+            let accused: Vec<SocketAddr> = self
+                .members
+                .accusations
+                .iter()
+                .filter(|(_, by)| by.contains_key(&peer))
+                .map(|(a, _)| *a)
+                .collect();
+            self.members.remove(&peer);
+            self.replay.forget(&peer);
+            for a in accused {
+                self.recompute(a);
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Scuttlebutt reconciliation: digests that fit a datagram, their comparison, and deltas cut to
+//! a byte budget in scuttle-depth order.
+
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use rand_core::Rng;
+
+use super::store::Store;
+use crate::time::Timestamp;
+use crate::wire::{Cover, Delta, Digest, DigestEntry};
+
+/// What a comparison of a peer's digest with local state found.
+#[derive(Debug, Default)]
+pub(crate) struct Comparison {
+    /// Entries to send back so the peer sends what this node lacks.
+    pub requests: Vec<DigestEntry>,
+    /// `(origin, version the peer holds)` for state the peer lacks.
+    pub wants: Vec<(SocketAddr, u64)>,
+}
+
+fn entry_size(e: &DigestEntry) -> usize {
+    crate::wire::encoded_len(e)
+}
+
+impl Store {
+    fn digest_entry(&self, origin: &SocketAddr) -> Option<DigestEntry> {
+        let s = self.origins.get(origin)?;
+        Some(DigestEntry { origin: *origin, generation: s.generation, version: s.digest_version() })
+    }
+
+    /// A digest of at most `budget` encoded bytes. When everything fits it covers all origins.
+    /// Otherwise it lists origins that changed since `recent_since` first (they are what peers
+    /// are most likely to lack), then a window of the address space starting at `cursor`, which
+    /// it advances so successive digests sweep every origin.
+    pub fn digest(&self, budget: usize, cursor: &mut Option<SocketAddr>, recent_since: Timestamp) -> Digest {
+        let mut digest = Digest { cover: Cover::All, entries: Vec::new() };
+        let overhead = crate::wire::encoded_len(&digest) + 4;
+        let mut room = budget.saturating_sub(overhead);
+        let full: Vec<DigestEntry> = self.origins.keys().filter_map(|o| self.digest_entry(o)).collect();
+        let full_size: usize = full.iter().map(entry_size).sum();
+        if full_size <= room {
+            digest.entries = full;
+            return digest;
+        }
+        // Recent changes first, newest first, in at most half the room.
+        let mut recent: Vec<(&SocketAddr, Timestamp)> = self
+            .origins
+            .iter()
+            .filter(|(_, s)| s.changed_at >= recent_since)
+            .map(|(o, s)| (o, s.changed_at))
+            .collect();
+        recent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut listed = BTreeSet::new();
+        let mut recent_room = room / 2;
+        for (origin, _) in recent {
+            let Some(e) = self.digest_entry(origin) else { continue };
+            let size = entry_size(&e);
+            if size > recent_room {
+                break;
+            }
+            recent_room -= size;
+            room -= size;
+            listed.insert(*origin);
+            digest.entries.push(e);
+        }
+        // Then a window over the address space, wrapping around.
+        let start = cursor.unwrap_or_else(|| *self.origins.keys().next().unwrap_or(&self.me));
+        let window = self.origins.range(start..).chain(self.origins.range(..start));
+        let (mut first, mut last) = (None, None);
+        for (origin, _) in window {
+            let Some(e) = self.digest_entry(origin) else { continue };
+            if !listed.contains(origin) {
+                let size = entry_size(&e);
+                if size > room {
+                    *cursor = Some(*origin);
+                    break;
+                }
+                room -= size;
+                digest.entries.push(e);
+            }
+            first.get_or_insert(*origin);
+            last = Some(*origin);
+        }
+        digest.cover = match (first, last) {
+            (Some(from), Some(to)) => Cover::Range { from, to },
+            _ => Cover::Listed,
+        };
+        digest
+    }
+
+    /// Compares a peer's digest with local state. `forgotten` says whether an origin's
+    /// generation was forgotten (dead) and must not be pulled back; `room_for` caps how many
+    /// new origins this node still accepts.
+    pub fn compare(
+        &self,
+        digest: &Digest,
+        forgotten: impl Fn(&SocketAddr, u64) -> bool,
+        mut room_for_new: usize,
+    ) -> Comparison {
+        let mut out = Comparison::default();
+        let mut listed = BTreeSet::new();
+        for e in &digest.entries {
+            if !listed.insert(e.origin) {
+                continue;
+            }
+            match self.origins.get(&e.origin) {
+                None => {
+                    if e.generation != 0 && !forgotten(&e.origin, e.generation) && room_for_new > 0 {
+                        room_for_new -= 1;
+                        out.requests.push(DigestEntry { origin: e.origin, generation: 0, version: 0 });
+                    }
+                }
+                Some(s) => {
+                    if e.generation > s.generation {
+                        if !forgotten(&e.origin, e.generation) {
+                            out.requests.push(DigestEntry { origin: e.origin, generation: s.generation, version: 0 });
+                        }
+                    } else if e.generation < s.generation {
+                        out.wants.push((e.origin, 0));
+                    } else if e.version > s.digest_version() {
+                        if e.origin == self.me {
+                            // Nobody knows this node's own state better than itself.
+                            continue;
+                        }
+                        out.requests.push(DigestEntry { origin: e.origin, generation: s.generation, version: s.digest_version() });
+                    } else if s.max_version > e.version {
+                        out.wants.push((e.origin, e.version));
+                    }
+                }
+            }
+        }
+        let mut unlisted = |origin: &SocketAddr| {
+            if !listed.contains(origin) {
+                out.wants.push((*origin, 0));
+            }
+        };
+        match digest.cover {
+            Cover::Listed => {}
+            Cover::All => self.origins.keys().for_each(&mut unlisted),
+            Cover::Range { from, to } if from <= to => self.origins.range(from..=to).for_each(|(o, _)| unlisted(o)),
+            Cover::Range { from, to } => {
+                self.origins.range(from..).for_each(|(o, _)| unlisted(o));
+                self.origins.range(..=to).for_each(|(o, _)| unlisted(o));
+            }
+        }
+        out
+    }
+
+    /// Builds the delta for `wants` within `budget` encoded bytes: origins in decreasing
+    /// scuttle depth (most missing entries first, ties in random order), each a prefix of its
+    /// entries in version order.
+    pub fn delta<R: Rng>(&self, wants: &[(SocketAddr, u64)], budget: usize, rng: &mut R) -> Delta {
+        let mut order: Vec<(usize, u64, SocketAddr, u64)> = wants
+            .iter()
+            .filter_map(|(origin, from)| {
+                let s = self.origins.get(origin)?;
+                Some((s.depth_after(*from), rng.next_u64(), *origin, *from))
+            })
+            .collect();
+        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut delta = Delta::default();
+        let mut room = budget.saturating_sub(4);
+        for (_, _, origin, from) in order {
+            if room < 16 {
+                break;
+            }
+            let Some(s) = self.origins.get(&origin) else { continue };
+            if let Some((d, size)) = s.delta_from(origin, from, room) {
+                room -= size;
+                delta.origins.push(d);
+            }
+        }
+        delta
+    }
+}

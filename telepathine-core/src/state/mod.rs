@@ -1,0 +1,8 @@
+//! Replicated state: every origin's versioned entries, and Scuttlebutt reconciliation.
+
+mod digest;
+mod origin;
+mod store;
+
+pub use origin::{Entry, OriginState};
+pub(crate) use store::{Change, Store};

@@ -1,0 +1,189 @@
+//! One origin's versioned state, as held by any node.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::time::Timestamp;
+use crate::wire::{Key, OriginDelta, Value, WireEntry};
+
+/// A stored entry: the value and the origin version that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The origin's version counter when it was written.
+    pub version: u64,
+    /// Its content.
+    pub value: Value,
+    /// Unix milliseconds after which it is gone.
+    pub expires_at: Option<u64>,
+}
+
+/// Bytes an entry is charged against its origin's limit: key, value and bookkeeping.
+pub(crate) fn entry_cost(key: &Key, entry: &Entry) -> usize {
+    let key_len = match key {
+        Key::User(k) => k.len(),
+        _ => 8,
+    };
+    let value_len = match &entry.value {
+        Value::Bytes(b) => b.len(),
+        Value::Event { name, payload } => name.len() + payload.len(),
+        _ => 16,
+    };
+    key_len + value_len + 48
+}
+
+/// Everything known of one origin in one generation.
+///
+/// `max_version` is exact: every change of the origin up to it is reflected (superseded writes
+/// and garbage-collected tombstones aside), which is what a digest entry promises.
+#[derive(Clone, Debug)]
+pub struct OriginState {
+    /// The origin's generation this state belongs to.
+    pub generation: u64,
+    /// Every change up to this version is held.
+    pub max_version: u64,
+    /// Highest version of a tombstone this node garbage-collected.
+    pub gc_floor: u64,
+    /// Highest sender floor this state is known to be consistent with.
+    pub accepted_floor: u64,
+    /// Set when a sender's floor showed that deleted keys may linger here; the digest then asks
+    /// for a reset.
+    pub needs_reset: bool,
+    /// When new versions last arrived, for recency-first digests.
+    pub changed_at: Timestamp,
+    /// Highest `say` sequence delivered from this origin in this generation.
+    pub heard_seq: u64,
+    entries: BTreeMap<Key, Entry>,
+    by_version: BTreeMap<u64, Key>,
+    bytes: usize,
+}
+
+impl OriginState {
+    /// Empty state of an origin's `generation`.
+    pub fn new(generation: u64, now: Timestamp) -> Self {
+        OriginState {
+            generation,
+            max_version: 0,
+            gc_floor: 0,
+            accepted_floor: 0,
+            needs_reset: false,
+            changed_at: now,
+            heard_seq: 0,
+            entries: BTreeMap::new(),
+            by_version: BTreeMap::new(),
+            bytes: 0,
+        }
+    }
+
+    /// The version this node claims in digests: 0 asks for a reset.
+    pub fn digest_version(&self) -> u64 {
+        if self.needs_reset { 0 } else { self.max_version }
+    }
+
+    /// The entry under `key`.
+    pub fn get(&self, key: &Key) -> Option<&Entry> {
+        self.entries.get(key)
+    }
+
+    /// All entries, by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.entries.iter()
+    }
+
+    /// Number of entries, tombstones included.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Bytes charged against the origin's limit.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Stores `entry` under `key`, returning what it replaced.
+    pub fn insert(&mut self, key: Key, entry: Entry) -> Option<Entry> {
+        self.bytes += entry_cost(&key, &entry);
+        self.by_version.insert(entry.version, key.clone());
+        let old = self.entries.insert(key.clone(), entry);
+        if let Some(old) = &old {
+            self.bytes -= entry_cost(&key, old);
+            self.by_version.remove(&old.version);
+        }
+        old
+    }
+
+    /// Removes the entry under `key` without touching versions (expiry sweeps, tombstone GC).
+    pub fn remove(&mut self, key: &Key) -> Option<Entry> {
+        let old = self.entries.remove(key)?;
+        self.bytes -= entry_cost(key, &old);
+        self.by_version.remove(&old.version);
+        Some(old)
+    }
+
+    /// Drops every entry, keeping the generation (a reset).
+    pub fn clear(&mut self) -> Vec<(Key, Entry)> {
+        self.by_version.clear();
+        self.bytes = 0;
+        core::mem::take(&mut self.entries).into_iter().collect()
+    }
+
+    /// Number of entries newer than `version`: the scuttle depth of a peer at that version.
+    pub fn depth_after(&self, version: u64) -> usize {
+        self.by_version.range(version.saturating_add(1)..).count()
+    }
+
+    /// Builds the run of entries a peer at `from` lacks, in version order, stopping before the
+    /// run would exceed `budget` encoded bytes. Returns `None` if not even one entry fits (or
+    /// there is nothing to send).
+    pub fn delta_from(
+        &self,
+        origin: core::net::SocketAddr,
+        from: u64,
+        budget: usize,
+    ) -> Option<(OriginDelta, usize)> {
+        let mut delta = OriginDelta {
+            origin,
+            generation: self.generation,
+            from_version: from,
+            up_to: self.max_version,
+            gc_floor: self.gc_floor,
+            entries: Vec::new(),
+        };
+        if from >= self.max_version && from != 0 {
+            return None;
+        }
+        let mut size = crate::wire::encoded_len(&delta).saturating_add(4);
+        if size > budget {
+            return None;
+        }
+        for (version, key) in self.by_version.range(from.saturating_add(1)..) {
+            let Some(entry) = self.entries.get(key) else { continue };
+            let wire = WireEntry {
+                key: key.clone(),
+                version: *version,
+                value: entry.value.clone(),
+                expires_at: entry.expires_at,
+            };
+            let cost = crate::wire::encoded_len(&wire);
+            if size.saturating_add(cost) > budget {
+                // Stop here: a receiver may only advance to the last version it got, so skipping
+                // this entry and sending later ones would lose it.
+                delta.up_to = delta.entries.last().map_or(from, |e| e.version);
+                break;
+            }
+            size += cost;
+            delta.entries.push(wire);
+        }
+        if delta.up_to == from && from != 0 {
+            return None;
+        }
+        if from == 0 && delta.entries.is_empty() && delta.up_to == 0 && self.max_version != 0 {
+            return None;
+        }
+        Some((delta, size))
+    }
+}

@@ -1,0 +1,371 @@
+//! All origins' state held by one node, with the indexes that drive expiry and tombstone GC.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use bytes::Bytes;
+use core::net::SocketAddr;
+
+use super::origin::{Entry, OriginState, entry_cost};
+use crate::config::Limits;
+use crate::time::Timestamp;
+use crate::wire::{Key, OriginDelta, Status, Value};
+
+/// A change that applying remote state (or a sweep) made, for the node to turn into events and
+/// membership updates.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// An origin appeared, or appeared in a new generation.
+    Origin { origin: SocketAddr, restarted: bool },
+    /// A user key got a value.
+    Set { origin: SocketAddr, key: alloc::string::String, value: Bytes, expires_at: Option<u64> },
+    /// A user key was deleted.
+    Deleted { origin: SocketAddr, key: alloc::string::String },
+    /// A user key expired.
+    Expired { origin: SocketAddr, key: alloc::string::String, value: Bytes, expires_at: u64 },
+    /// A `say` event to deliver.
+    Heard { origin: SocketAddr, name: alloc::string::String, payload: Bytes },
+    /// An origin's status record changed.
+    Status { origin: SocketAddr },
+    /// An accusation by `accuser` against `accused` appeared, changed or was withdrawn.
+    Accusation { accuser: SocketAddr, accused: SocketAddr },
+}
+
+/// Why a delta could not be applied; the node counts these.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Over a limit (keys, bytes, peers).
+    Limit,
+}
+
+/// Every origin's state, including this node's own.
+#[derive(Debug)]
+pub(crate) struct Store {
+    pub me: SocketAddr,
+    pub origins: BTreeMap<SocketAddr, OriginState>,
+    /// (unix ms, origin, key) of every entry with an expiry that is not a tombstone.
+    expiries: BTreeSet<(u64, SocketAddr, Key)>,
+    /// (when to collect, origin, key, version) of every tombstone.
+    tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
+}
+
+impl Store {
+    pub fn new(me: SocketAddr, generation: u64, now: Timestamp) -> Self {
+        let mut origins = BTreeMap::new();
+        origins.insert(me, OriginState::new(generation, now));
+        Store { me, origins, expiries: BTreeSet::new(), tombstones: BTreeSet::new() }
+    }
+
+    pub fn mine(&self) -> &OriginState {
+        // The own origin is inserted in `new` and never removed.
+        &self.origins[&self.me]
+    }
+
+    /// The earliest expiry, in unix ms.
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.expiries.first().map(|(t, ..)| *t)
+    }
+
+    /// The earliest tombstone collection.
+    pub fn next_gc(&self) -> Option<Timestamp> {
+        self.tombstones.first().map(|(t, ..)| *t)
+    }
+
+    /// Writes an entry into this node's own state at a fresh version.
+    pub fn write_local(
+        &mut self,
+        key: Key,
+        value: Value,
+        expires_at: Option<u64>,
+        now: Timestamp,
+        tombstone_grace: core::time::Duration,
+        limits: &Limits,
+    ) -> Result<(), crate::error::CommandError> {
+        let me = self.me;
+        let state = self.origins.get_mut(&me).ok_or(crate::error::CommandError::Stopped)?;
+        let entry = Entry { version: state.max_version + 1, value, expires_at };
+        let old_cost = state.get(&key).map_or(0, |e| entry_cost(&key, e));
+        if state.get(&key).is_none() && state.len() >= limits.max_keys_per_origin {
+            return Err(crate::error::CommandError::TooManyKeys);
+        }
+        if state.bytes() - old_cost + entry_cost(&key, &entry) > limits.max_origin_bytes {
+            return Err(crate::error::CommandError::StateTooLarge);
+        }
+        state.max_version = entry.version;
+        state.changed_at = now;
+        self.put(me, key, entry, now, tombstone_grace);
+        Ok(())
+    }
+
+    /// Stores an entry and keeps the indexes in step.
+    fn put(&mut self, origin: SocketAddr, key: Key, entry: Entry, now: Timestamp, grace: core::time::Duration) -> Option<Entry> {
+        let state = self.origins.get_mut(&origin)?;
+        if let (Some(at), false) = (entry.expires_at, matches!(entry.value, Value::Tombstone)) {
+            self.expiries.insert((at, origin, key.clone()));
+        }
+        if matches!(entry.value, Value::Tombstone) {
+            self.tombstones.insert((now + grace, origin, key.clone(), entry.version));
+        }
+        let old = state.insert(key.clone(), entry);
+        if let Some(old) = &old {
+            self.unindex(origin, &key, old);
+        }
+        old
+    }
+
+    fn unindex(&mut self, origin: SocketAddr, key: &Key, old: &Entry) {
+        if let Some(at) = old.expires_at {
+            self.expiries.remove(&(at, origin, key.clone()));
+        }
+        // Tombstone index entries are checked lazily at collection time (by version), which
+        // avoids storing their collection time in the entry.
+    }
+
+    /// Removes an origin entirely (forgetting a dead peer).
+    pub fn remove_origin(&mut self, origin: &SocketAddr) -> Option<OriginState> {
+        if *origin == self.me {
+            return None;
+        }
+        let state = self.origins.remove(origin)?;
+        for (key, entry) in state.iter() {
+            if let Some(at) = entry.expires_at {
+                self.expiries.remove(&(at, *origin, key.clone()));
+            }
+        }
+        Some(state)
+    }
+
+    /// Applies one origin's run of entries from a peer. Returns the changes, or why nothing was
+    /// applied. The run was validated by the caller (`validate_delta`).
+    pub fn apply(
+        &mut self,
+        d: OriginDelta,
+        now: Timestamp,
+        wall: u64,
+        tombstone_grace: core::time::Duration,
+        limits: &Limits,
+        out: &mut Vec<Change>,
+    ) -> Result<usize, Refusal> {
+        if d.origin == self.me {
+            return Ok(0);
+        }
+        let origin = d.origin;
+        let reset = d.from_version == 0;
+        match self.origins.get_mut(&origin) {
+            None => {
+                if !reset {
+                    return Ok(0);
+                }
+                if self.origins.len() >= limits.max_peers.saturating_add(1) {
+                    return Err(Refusal::Limit);
+                }
+                self.origins.insert(origin, OriginState::new(d.generation, now));
+                out.push(Change::Origin { origin, restarted: false });
+            }
+            Some(s) if d.generation < s.generation => return Ok(0),
+            Some(s) if d.generation > s.generation => {
+                if !reset {
+                    return Ok(0);
+                }
+                let old = s.clear();
+                *s = OriginState::new(d.generation, now);
+                for (key, entry) in old {
+                    self.unindex(origin, &key, &entry);
+                    if let Key::Accuse(accused) = key {
+                        out.push(Change::Accusation { accuser: origin, accused });
+                    }
+                }
+                out.push(Change::Origin { origin, restarted: true });
+            }
+            Some(s) => {
+                if reset {
+                    if d.up_to <= s.max_version && !s.needs_reset {
+                        return Ok(0);
+                    }
+                } else {
+                    if d.from_version > s.max_version || d.up_to <= s.max_version {
+                        return Ok(0);
+                    }
+                    if d.gc_floor > s.max_version.max(s.accepted_floor) {
+                        // Tombstones this node never saw were collected: only a reset is safe.
+                        s.needs_reset = true;
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        let mut previous: BTreeMap<Key, Entry> = BTreeMap::new();
+        if reset {
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            for (key, entry) in s.clear() {
+                self.unindex(origin, &key, &entry);
+                previous.insert(key, entry);
+            }
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            s.max_version = 0;
+            s.accepted_floor = d.gc_floor;
+            s.needs_reset = false;
+        }
+        let mut applied = 0;
+        let mut up_to = d.up_to;
+        for e in d.entries {
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            if e.version <= s.max_version && !reset {
+                continue;
+            }
+            let mut entry = Entry { version: e.version, value: e.value, expires_at: e.expires_at };
+            let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
+            if let Some(at) = entry.expires_at.as_mut() {
+                *at = (*at).min(max_expiry);
+                if *at <= wall {
+                    entry.value = Value::Tombstone;
+                }
+            }
+            let new_key = s.get(&e.key).is_none();
+            let old_cost = s.get(&e.key).map_or(0, |x| entry_cost(&e.key, x));
+            if (new_key && s.len() >= limits.max_keys_per_origin)
+                || s.bytes() - old_cost + entry_cost(&e.key, &entry) > limits.max_origin_bytes
+            {
+                // Stop before this entry: the origin stays consistent up to the previous one.
+                up_to = e.version - 1;
+                self.finish(origin, up_to, d.gc_floor, reset, now);
+                self.emit_reset_removals(origin, previous, out);
+                return if applied > 0 { Ok(applied) } else { Err(Refusal::Limit) };
+            }
+            let old = match previous.remove(&e.key) {
+                Some(p) => Some(p),
+                None => self.origins.get(&origin).and_then(|s| s.get(&e.key).cloned()),
+            };
+            let unchanged = old.as_ref().is_some_and(|o| o.version == entry.version);
+            let heard_before = self.origins.get(&origin).map_or(0, |s| s.heard_seq);
+            if !unchanged {
+                describe(origin, &e.key, &entry, old.as_ref(), heard_before, out);
+            }
+            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value) {
+                if let Some(s) = self.origins.get_mut(&origin) {
+                    s.heard_seq = s.heard_seq.max(*seq);
+                }
+            }
+            self.put(origin, e.key, entry, now, tombstone_grace);
+            applied += 1;
+        }
+        self.finish(origin, up_to, d.gc_floor, reset, now);
+        self.emit_reset_removals(origin, previous, out);
+        Ok(applied)
+    }
+
+    fn finish(&mut self, origin: SocketAddr, up_to: u64, gc_floor: u64, reset: bool, now: Timestamp) {
+        if let Some(s) = self.origins.get_mut(&origin) {
+            if up_to > s.max_version || reset {
+                s.changed_at = now;
+            }
+            s.max_version = s.max_version.max(up_to);
+            s.accepted_floor = s.accepted_floor.max(gc_floor);
+        }
+    }
+
+    /// After a reset, keys that did not come back were deleted (their tombstones collected).
+    fn emit_reset_removals(&mut self, origin: SocketAddr, previous: BTreeMap<Key, Entry>, out: &mut Vec<Change>) {
+        for (key, old) in previous {
+            match (key, old.value) {
+                (Key::User(key), Value::Bytes(_)) => out.push(Change::Deleted { origin, key }),
+                (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused }),
+                (Key::Status, _) => out.push(Change::Status { origin }),
+                _ => {}
+            }
+        }
+    }
+
+    /// Turns entries whose time has come into tombstones (same version, so peers that are behind
+    /// still learn the key is gone). Returns the changes.
+    pub fn expire(&mut self, wall: u64, now: Timestamp, grace: core::time::Duration, out: &mut Vec<Change>) {
+        while let Some((at, origin, key)) = self.expiries.first().cloned() {
+            if at > wall {
+                break;
+            }
+            self.expiries.pop_first();
+            let Some(state) = self.origins.get_mut(&origin) else { continue };
+            let Some(entry) = state.get(&key).cloned() else { continue };
+            if entry.expires_at != Some(at) || matches!(entry.value, Value::Tombstone) {
+                continue;
+            }
+            let tomb = Entry { version: entry.version, value: Value::Tombstone, expires_at: Some(at) };
+            state.insert(key.clone(), tomb);
+            self.tombstones.insert((now + grace, origin, key.clone(), entry.version));
+            match (key, entry.value) {
+                (Key::User(key), Value::Bytes(value)) => {
+                    out.push(Change::Expired { origin, key, value, expires_at: at })
+                }
+                (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused }),
+                _ => {}
+            }
+        }
+    }
+
+    /// Drops tombstones older than their grace period, raising each origin's floor.
+    pub fn collect_tombstones(&mut self, now: Timestamp) {
+        while let Some((at, origin, key, version)) = self.tombstones.first().cloned() {
+            if at > now {
+                break;
+            }
+            self.tombstones.pop_first();
+            let Some(state) = self.origins.get_mut(&origin) else { continue };
+            let current = state.get(&key).is_some_and(|e| e.version == version && matches!(e.value, Value::Tombstone));
+            if current {
+                state.remove(&key);
+                state.gc_floor = state.gc_floor.max(version);
+            }
+        }
+    }
+
+    /// Status record of an origin.
+    pub fn status(&self, origin: &SocketAddr) -> Status {
+        match self.origins.get(origin).and_then(|s| s.get(&Key::Status)) {
+            Some(Entry { value: Value::Status(st), .. }) => *st,
+            _ => Status::default(),
+        }
+    }
+
+    /// A live user value.
+    pub fn user_value(&self, origin: &SocketAddr, key: &str) -> Option<&Bytes> {
+        let state = self.origins.get(origin)?;
+        match state.get(&Key::User(key.into())) {
+            Some(Entry { value: Value::Bytes(b), .. }) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Live user keys of an origin, sorted.
+    pub fn user_keys(&self, origin: &SocketAddr) -> Vec<&str> {
+        let Some(state) = self.origins.get(origin) else { return Vec::new() };
+        state
+            .iter()
+            .filter_map(|(k, e)| match (k, &e.value) {
+                (Key::User(k), Value::Bytes(_)) => Some(k.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Describes what storing `entry` (replacing `old`) means to the application.
+fn describe(origin: SocketAddr, key: &Key, entry: &Entry, old: Option<&Entry>, heard_seq: u64, out: &mut Vec<Change>) {
+    match (key, &entry.value) {
+        (Key::User(k), Value::Bytes(v)) => out.push(Change::Set {
+            origin,
+            key: k.clone(),
+            value: v.clone(),
+            expires_at: entry.expires_at,
+        }),
+        (Key::User(k), Value::Tombstone) => {
+            if old.is_some_and(|o| matches!(o.value, Value::Bytes(_))) {
+                out.push(Change::Deleted { origin, key: k.clone() });
+            }
+        }
+        (Key::Event(seq), Value::Event { name, payload }) if *seq > heard_seq => {
+            out.push(Change::Heard { origin, name: name.clone(), payload: payload.clone() })
+        }
+        (Key::Status, _) => out.push(Change::Status { origin }),
+        (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused: *accused }),
+        _ => {}
+    }
+}

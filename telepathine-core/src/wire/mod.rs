@@ -1,0 +1,43 @@
+//! The wire format: envelope, messages, stream framing and replay protection.
+//!
+//! `docs/protocol.md` describes the same format for reimplementers.
+
+mod envelope;
+mod framing;
+mod message;
+mod replay;
+
+pub use envelope::{HEADER_LEN, SEAL_OVERHEAD, Sealer};
+pub use framing::{FRAME_HEADER_LEN, FrameDecoder, FrameError, encode_frame};
+pub use message::{
+    Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntry,
+};
+pub use replay::{ReplayGuard, ReplayVerdict};
+
+/// First two bytes of every message.
+pub const MAGIC: [u8; 2] = *b"TP";
+/// Protocol version carried in every header; a node drops other versions.
+pub const PROTOCOL_VERSION: u8 = 1;
+/// Smallest datagram budget a node accepts: room for the envelope and a useful body.
+pub const MIN_DATAGRAM_BUDGET: usize = 512;
+
+/// FNV-1a over `bytes`, continuing from `state`. Used for the cluster id and hash rings, where
+/// a stable, dependency-free hash is wanted and collision resistance is not.
+pub fn fnv1a64(bytes: &[u8], mut state: u64) -> u64 {
+    for b in bytes {
+        state ^= u64::from(*b);
+        state = state.wrapping_mul(0x0100_0000_01b3);
+    }
+    state
+}
+
+/// The 32-bit cluster id carried in every header, from the cluster name.
+pub fn cluster_id(cluster: &str) -> u32 {
+    let h = fnv1a64(cluster.as_bytes(), 0xcbf2_9ce4_8422_2325);
+    (h ^ (h >> 32)) as u32
+}
+
+/// Exact encoded size of `value` in postcard, without encoding it.
+pub fn encoded_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).unwrap_or(usize::MAX)
+}

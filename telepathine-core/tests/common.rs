@@ -1,0 +1,124 @@
+//! A tiny in-memory network for tests: nodes exchange transmits through a queue with optional
+//! loss, in virtual time. No sockets, no threads.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use telepathine_core::{Config, Event, Node, NodeId, Timestamp};
+
+pub fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8 + 1], 9000))
+}
+
+pub struct Net {
+    pub nodes: BTreeMap<SocketAddr, Node>,
+    pub crashed: std::collections::BTreeSet<SocketAddr>,
+    pub events: BTreeMap<SocketAddr, Vec<Event>>,
+    pub now: u64,
+    pub loss: f64,
+    rng: u64,
+    in_flight: Vec<(u64, SocketAddr, SocketAddr, Vec<u8>, bool)>,
+    pub latency: u64,
+}
+
+impl Net {
+    /// `n` nodes, each seeded with node 0, started at time 0.
+    pub fn new(n: usize, config: impl Fn(usize) -> Config) -> Net {
+        let mut net = Net {
+            nodes: BTreeMap::new(),
+            crashed: Default::default(),
+            events: BTreeMap::new(),
+            now: 0,
+            loss: 0.0,
+            rng: 0x9e37_79b9_7f4a_7c15,
+            in_flight: Vec::new(),
+            latency: 5,
+        };
+        for i in 0..n {
+            let mut c = config(i);
+            if i > 0 {
+                c.seeds = vec![addr(0)];
+            }
+            let node = Node::new(c, NodeId::new(addr(i), 1), i as u64).unwrap();
+            net.nodes.insert(addr(i), node);
+        }
+        for node in net.nodes.values_mut() {
+            node.handle_wall_clock(Timestamp::from_millis(0), 1_700_000_000_000);
+            node.start(Timestamp::from_millis(0));
+        }
+        net.drain();
+        net
+    }
+
+    fn chance(&mut self) -> f64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        (self.rng >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn drain(&mut self) {
+        let now = self.now;
+        let addrs: Vec<SocketAddr> = self.nodes.keys().copied().collect();
+        for a in addrs {
+            let node = self.nodes.get_mut(&a).unwrap();
+            let mut out = Vec::new();
+            while let Some(t) = node.poll_transmit() {
+                out.push(t);
+            }
+            while let Some(e) = node.poll_event() {
+                self.events.entry(a).or_default().push(e);
+            }
+            for t in out {
+                let stream = t.kind == telepathine_core::TransmitKind::Stream;
+                if stream || self.chance() >= self.loss {
+                    self.in_flight.push((now + self.latency, a, t.destination, t.payload, stream));
+                }
+            }
+        }
+    }
+
+    /// Advances virtual time in 10 ms steps up to `until` ms.
+    pub fn run_until(&mut self, until: u64) {
+        while self.now < until {
+            self.now += 10;
+            let now = self.now;
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight).into_iter().partition(|m| m.0 <= now);
+            self.in_flight = rest;
+            for (_, from, to, bytes, stream) in due {
+                if self.crashed.contains(&to) {
+                    continue;
+                }
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    if stream {
+                        node.handle_frame(Timestamp::from_millis(now), from, &bytes);
+                    } else {
+                        node.handle_datagram(Timestamp::from_millis(now), from, &bytes);
+                    }
+                }
+            }
+            for (a, node) in self.nodes.iter_mut() {
+                if self.crashed.contains(a) {
+                    continue;
+                }
+                if node.poll_timeout().is_some_and(|t| t.as_millis() <= now) {
+                    node.handle_timeout(Timestamp::from_millis(now));
+                }
+            }
+            self.drain();
+            // Crashed nodes emit nothing.
+            let crashed = self.crashed.clone();
+            self.in_flight.retain(|m| !crashed.contains(&m.1));
+        }
+    }
+
+    pub fn node(&mut self, i: usize) -> &mut Node {
+        self.nodes.get_mut(&addr(i)).unwrap()
+    }
+
+    pub fn live(&self) -> impl Iterator<Item = (&SocketAddr, &Node)> {
+        self.nodes.iter().filter(|(a, _)| !self.crashed.contains(a))
+    }
+}
