@@ -36,6 +36,8 @@ mod membership;
 mod node;
 mod pattern;
 mod phi;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod state;
 mod stats;
 mod time;

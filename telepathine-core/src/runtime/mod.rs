@@ -1,0 +1,1 @@
+//! The runtime-agnostic async API shared by the adapters (work in progress).

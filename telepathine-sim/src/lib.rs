@@ -1,0 +1,1 @@
+//! Deterministic network simulator for telepathine (work in progress).

@@ -1,0 +1,1 @@
+//! telepathine over tokio (work in progress).
