@@ -163,19 +163,25 @@ impl Config {
             return Err(ConfigError("interval_jitter must be between 0.0 and 0.5"));
         }
         if self.fanout == 0 || self.monitors == 0 || self.dead_quorum == 0 {
-            return Err(ConfigError("fanout, monitors and dead_quorum must be at least 1"));
+            return Err(ConfigError(
+                "fanout, monitors and dead_quorum must be at least 1",
+            ));
         }
         if self.datagram_budget < crate::wire::MIN_DATAGRAM_BUDGET {
             return Err(ConfigError("datagram_budget is below 512 bytes"));
         }
         if self.limits.max_frame_bytes < self.datagram_budget {
-            return Err(ConfigError("max_frame_bytes is smaller than datagram_budget"));
+            return Err(ConfigError(
+                "max_frame_bytes is smaller than datagram_budget",
+            ));
         }
         if self.limits.max_frame_bytes > u32::MAX as usize {
             return Err(ConfigError("max_frame_bytes must fit in 32 bits"));
         }
-        if !(self.phi_threshold > 0.0) || self.phi_window < 2 {
-            return Err(ConfigError("phi_threshold must be positive and phi_window at least 2"));
+        if self.phi_threshold.is_nan() || self.phi_threshold <= 0.0 || self.phi_window < 2 {
+            return Err(ConfigError(
+                "phi_threshold must be positive and phi_window at least 2",
+            ));
         }
         if self.cluster.is_empty() || self.cluster.len() > 255 {
             return Err(ConfigError("cluster name must be 1 to 255 bytes"));

@@ -46,6 +46,9 @@ pub(crate) struct Membership {
     pub peers: BTreeMap<SocketAddr, PeerState>,
     /// Live nodes (this one included) by ring position.
     ring: BTreeSet<(u64, SocketAddr)>,
+    /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
+    live_list: Vec<SocketAddr>,
+    live_pos: BTreeMap<SocketAddr, usize>,
     /// accused → accuser → (generation, incarnation) of the accusation.
     pub accusations: BTreeMap<SocketAddr, BTreeMap<SocketAddr, (u64, u64)>>,
     /// Peers that chose this node as a monitor.
@@ -69,17 +72,22 @@ impl Membership {
     }
 
     pub fn live(&self) -> impl Iterator<Item = &SocketAddr> {
-        self.peers.iter().filter(|(_, p)| p.dead.is_none()).map(|(a, _)| a)
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.dead.is_none())
+            .map(|(a, _)| a)
     }
 
     pub fn dead(&self) -> impl Iterator<Item = (&SocketAddr, &PeerState)> {
         self.peers.iter().filter(|(_, p)| p.dead.is_some())
     }
 
-
     /// Records a judgement; returns whether it changed.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
-        let entry = self.peers.entry(peer).or_insert(PeerState { dead: Some(DeathCause::Failed), since: now });
+        let entry = self.peers.entry(peer).or_insert(PeerState {
+            dead: Some(DeathCause::Failed),
+            since: now,
+        });
         let changed = entry.dead != dead;
         if changed {
             entry.dead = dead;
@@ -87,15 +95,40 @@ impl Membership {
         }
         if dead.is_none() {
             self.ring.insert((ring_hash(&peer), peer));
+            if !self.live_pos.contains_key(&peer) {
+                self.live_pos.insert(peer, self.live_list.len());
+                self.live_list.push(peer);
+            }
         } else {
             self.ring.remove(&(ring_hash(&peer), peer));
+            self.unlist(&peer);
         }
         changed
+    }
+
+    fn unlist(&mut self, peer: &SocketAddr) {
+        if let Some(i) = self.live_pos.remove(peer) {
+            self.live_list.swap_remove(i);
+            if let Some(moved) = self.live_list.get(i) {
+                self.live_pos.insert(*moved, i);
+            }
+        }
+    }
+
+    /// Number of live peers.
+    pub fn live_len(&self) -> usize {
+        self.live_list.len()
+    }
+
+    /// The live peer at `index` (below `live_len`) in an arbitrary but deterministic order.
+    pub fn live_at(&self, index: usize) -> Option<SocketAddr> {
+        self.live_list.get(index).copied()
     }
 
     pub fn remove(&mut self, peer: &SocketAddr) {
         self.peers.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
+        self.unlist(peer);
         self.monitored.remove(peer);
         self.accusations.remove(peer);
         for by in self.accusations.values_mut() {
@@ -123,7 +156,9 @@ impl Membership {
     }
 
     pub fn is_forgotten(&self, peer: &SocketAddr, generation: u64) -> bool {
-        self.forgotten.get(peer).is_some_and(|(g, _)| generation <= *g)
+        self.forgotten
+            .get(peer)
+            .is_some_and(|(g, _)| generation <= *g)
     }
 }
 
@@ -150,6 +185,12 @@ mod tests {
         assert!(!s2.contains(&victim));
         assert_eq!(&s2[..7], &s[1..], "the next successor steps in");
         assert_eq!(m.successors(&a(0), 100).len(), 18);
+        assert_eq!(m.live_len(), 18);
+        let listed: BTreeSet<SocketAddr> = (0..m.live_len()).filter_map(|i| m.live_at(i)).collect();
+        assert_eq!(listed, m.live().copied().collect());
+        m.remove(&a(3));
+        assert_eq!(m.live_len(), 17);
+        assert!(!(0..17).any(|i| m.live_at(i) == Some(a(3))));
     }
 
     #[test]
@@ -165,6 +206,9 @@ mod tests {
                 *load.entry(s).or_insert(0) += 1;
             }
         }
-        assert!(load.values().all(|&n| n == 8), "on a ring every node has exactly k predecessors");
+        assert!(
+            load.values().all(|&n| n == 8),
+            "on a ring every node has exactly k predecessors"
+        );
     }
 }

@@ -65,7 +65,10 @@ impl Pattern {
         }
         // Adjacent `**` match the same as one, and collapsing them keeps matching linear.
         segments.dedup_by(|a, b| *a == Segment::Any && *b == Segment::Any);
-        Ok(Pattern { source: String::from(pattern), segments })
+        Ok(Pattern {
+            source: String::from(pattern),
+            segments,
+        })
     }
 
     /// The text the pattern was parsed from.
@@ -92,9 +95,7 @@ impl Pattern {
                     }
                 }
                 Segment::One => {
-                    for i in 0..n {
-                        next[i + 1] = reachable[i];
-                    }
+                    next[1..=n].copy_from_slice(&reachable[..n]);
                 }
                 Segment::Literal(lit) => {
                     for i in 0..n {

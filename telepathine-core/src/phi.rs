@@ -38,11 +38,11 @@ impl PhiDetector {
     }
 
     fn push(&mut self, interval: u64) {
-        if self.intervals.len() == self.capacity {
-            if let Some(old) = self.intervals.pop_front() {
-                self.sum -= old;
-                self.sum_sq -= u128::from(old) * u128::from(old);
-            }
+        if self.intervals.len() == self.capacity
+            && let Some(old) = self.intervals.pop_front()
+        {
+            self.sum -= old;
+            self.sum_sq -= u128::from(old) * u128::from(old);
         }
         self.intervals.push_back(interval);
         self.sum += interval;
@@ -88,8 +88,16 @@ impl PhiDetector {
         let std_dev = variance.sqrt().max(self.min_std_dev_ms).max(1.0);
         let y = (elapsed - mean) / std_dev;
         let e = (-y * (1.5976 + 0.070566 * y * y)).exp();
-        let phi = if elapsed > mean { -(e / (1.0 + e)).log10() } else { -(1.0 - 1.0 / (1.0 + e)).log10() };
-        if phi.is_finite() { phi.max(0.0) } else { f64::MAX }
+        let phi = if elapsed > mean {
+            -(e / (1.0 + e)).log10()
+        } else {
+            -(1.0 - 1.0 / (1.0 + e)).log10()
+        };
+        if phi.is_finite() {
+            phi.max(0.0)
+        } else {
+            f64::MAX
+        }
     }
 }
 

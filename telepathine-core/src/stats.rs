@@ -136,5 +136,8 @@ impl Stats {
 }
 
 fn sum<'a>(it: impl Iterator<Item = &'a Traffic>) -> Traffic {
-    it.fold(Traffic::default(), |acc, t| Traffic { messages: acc.messages + t.messages, bytes: acc.bytes + t.bytes })
+    it.fold(Traffic::default(), |acc, t| Traffic {
+        messages: acc.messages + t.messages,
+        bytes: acc.bytes + t.bytes,
+    })
 }

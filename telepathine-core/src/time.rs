@@ -69,8 +69,17 @@ mod tests {
     fn arithmetic_saturates() {
         let t = Timestamp::from_millis(10);
         assert_eq!((t - Duration::from_millis(20)).as_millis(), 0);
-        assert_eq!((Timestamp::from_millis(u64::MAX) + Duration::from_millis(1)).as_millis(), u64::MAX);
-        assert_eq!(Timestamp::from_millis(5).saturating_since(t), Duration::ZERO);
-        assert_eq!(t.saturating_since(Timestamp::from_millis(4)), Duration::from_millis(6));
+        assert_eq!(
+            (Timestamp::from_millis(u64::MAX) + Duration::from_millis(1)).as_millis(),
+            u64::MAX
+        );
+        assert_eq!(
+            Timestamp::from_millis(5).saturating_since(t),
+            Duration::ZERO
+        );
+        assert_eq!(
+            t.saturating_since(Timestamp::from_millis(4)),
+            Duration::from_millis(6)
+        );
     }
 }

@@ -21,6 +21,17 @@ pub struct Net {
     rng: u64,
     in_flight: Vec<(u64, SocketAddr, SocketAddr, Vec<u8>, bool)>,
     pub latency: u64,
+    /// Extra random latency, up to this many ms: reorders messages.
+    pub jitter: u64,
+    /// Probability that a datagram is delivered twice.
+    pub dup: f64,
+    /// Pairs (from, to) whose datagrams and frames are dropped.
+    pub cut: std::collections::BTreeSet<(SocketAddr, SocketAddr)>,
+    /// FNV hash of every transmit, in order: equal for equal runs.
+    pub trace: u64,
+    /// Every datagram delivered, for replay tests: (from, to, bytes).
+    pub delivered: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    pub record: bool,
 }
 
 impl Net {
@@ -35,6 +46,12 @@ impl Net {
             rng: 0x9e37_79b9_7f4a_7c15,
             in_flight: Vec::new(),
             latency: 5,
+            jitter: 0,
+            dup: 0.0,
+            cut: Default::default(),
+            trace: 0xcbf2_9ce4_8422_2325,
+            delivered: Vec::new(),
+            record: false,
         };
         for i in 0..n {
             let mut c = config(i);
@@ -71,10 +88,33 @@ impl Net {
             while let Some(e) = node.poll_event() {
                 self.events.entry(a).or_default().push(e);
             }
+            let budget = self.nodes[&a].config().datagram_budget;
             for t in out {
                 let stream = t.kind == telepathine_core::TransmitKind::Stream;
+                if !stream {
+                    assert!(
+                        t.payload.len() <= budget,
+                        "{a} sent a {}-byte datagram",
+                        t.payload.len()
+                    );
+                }
+                self.trace = telepathine_core::wire::fnv1a64(&t.payload, self.trace);
+                if self.cut.contains(&(a, t.destination)) {
+                    continue;
+                }
                 if stream || self.chance() >= self.loss {
-                    self.in_flight.push((now + self.latency, a, t.destination, t.payload, stream));
+                    let delay = self.latency + (self.chance() * self.jitter as f64) as u64;
+                    if !stream && self.chance() < self.dup {
+                        self.in_flight.push((
+                            now + delay + 3,
+                            a,
+                            t.destination,
+                            t.payload.clone(),
+                            stream,
+                        ));
+                    }
+                    self.in_flight
+                        .push((now + delay, a, t.destination, t.payload, stream));
                 }
             }
         }
@@ -85,11 +125,16 @@ impl Net {
         while self.now < until {
             self.now += 10;
             let now = self.now;
-            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight).into_iter().partition(|m| m.0 <= now);
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|m| m.0 <= now);
             self.in_flight = rest;
             for (_, from, to, bytes, stream) in due {
                 if self.crashed.contains(&to) {
                     continue;
+                }
+                if self.record && !stream {
+                    self.delivered.push((from, to, bytes.clone()));
                 }
                 if let Some(node) = self.nodes.get_mut(&to) {
                     if stream {
@@ -112,6 +157,49 @@ impl Net {
             let crashed = self.crashed.clone();
             self.in_flight.retain(|m| !crashed.contains(&m.1));
         }
+    }
+
+    /// Replaces the node at `i` with a fresh one (a restart: new generation, empty state).
+    pub fn restart(&mut self, i: usize, generation: u64, config: Config) {
+        let mut node =
+            Node::new(config, NodeId::new(addr(i), generation), 1000 + i as u64).unwrap();
+        node.handle_wall_clock(
+            Timestamp::from_millis(self.now),
+            1_700_000_000_000 + self.now,
+        );
+        node.start(Timestamp::from_millis(self.now));
+        self.nodes.insert(addr(i), node);
+        self.crashed.remove(&addr(i));
+        self.drain();
+    }
+
+    /// Delivers `bytes` to node `to` now, as if sent by `from`.
+    pub fn inject(&mut self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        let now = Timestamp::from_millis(self.now);
+        self.nodes
+            .get_mut(&to)
+            .unwrap()
+            .handle_datagram(now, from, bytes);
+        self.drain();
+    }
+
+    /// Whether every live node holds the same versions and user state for every origin.
+    pub fn converged(&self) -> bool {
+        let mut views = self.live().map(|(_, n)| {
+            n.versions()
+                .into_iter()
+                .map(|(o, g, v)| (o, g, v, n.fingerprint(&o)))
+                .collect::<Vec<_>>()
+        });
+        let Some(first) = views.next() else {
+            return true;
+        };
+        views.all(|v| v == first)
+    }
+
+    /// The wall clock (Unix ms) that nodes were given at time 0, plus elapsed virtual time.
+    pub fn wall(&self) -> u64 {
+        1_700_000_000_000 + self.now
     }
 
     pub fn node(&mut self, i: usize) -> &mut Node {

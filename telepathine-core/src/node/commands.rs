@@ -21,7 +21,10 @@ impl Node {
         self.running = true;
         let status = self.store.status(&self.id.addr);
         if self.store.mine().get(&Key::Status).is_none() || status.left {
-            self.write_status(Status { incarnation: status.incarnation, left: false });
+            self.write_status(Status {
+                incarnation: status.incarnation,
+                left: false,
+            });
         }
         self.last_tick = Some(self.now);
         self.next_heartbeat = self.now + self.config.heartbeat_interval;
@@ -40,7 +43,10 @@ impl Node {
         }
         let before = self.store.mine().max_version;
         let status = self.store.status(&self.id.addr);
-        self.write_status(Status { incarnation: status.incarnation, left: true });
+        self.write_status(Status {
+            incarnation: status.incarnation,
+            left: true,
+        });
         // Peers are most likely up to date with everything before the departure, so the run
         // from there is all they need, and it is tiny.
         let mut live: alloc::vec::Vec<SocketAddr> = self.members.live().copied().collect();
@@ -48,21 +54,39 @@ impl Node {
         for i in 0..pushes {
             let j = i + (self.rng_below(live.len() - i));
             live.swap(i, j);
-            let Some(s) = self.store.origins.get(&self.id.addr) else { break };
-            if let Some((d, _)) = s.delta_from(self.id.addr, before, self.config.datagram_budget / 2) {
-                let delta = crate::wire::Delta { origins: alloc::vec![d] };
+            let Some(s) = self.store.origins.get(&self.id.addr) else {
+                break;
+            };
+            if let Some((d, _)) =
+                s.delta_from(self.id.addr, before, self.config.datagram_budget / 2)
+            {
+                let delta = crate::wire::Delta {
+                    origins: alloc::vec![d],
+                };
                 self.send(live[i], true, crate::wire::Body::Ack(delta));
             }
         }
         for m in core::mem::take(&mut self.members.monitors) {
-            self.send(m, true, crate::wire::Body::Heartbeat { incarnation: status.incarnation, release: true });
+            self.send(
+                m,
+                true,
+                crate::wire::Body::Heartbeat {
+                    incarnation: status.incarnation,
+                    release: true,
+                },
+            );
         }
         self.running = false;
         self.events.push_back(Event::Stopped);
     }
 
     /// Sets `key` to `value` in this node's state, to be replicated to every peer.
-    pub fn set(&mut self, now: Timestamp, key: &str, value: impl Into<Bytes>) -> Result<(), CommandError> {
+    pub fn set(
+        &mut self,
+        now: Timestamp,
+        key: &str,
+        value: impl Into<Bytes>,
+    ) -> Result<(), CommandError> {
         self.write_user(now, key, value.into(), None)
     }
 
@@ -79,7 +103,9 @@ impl Node {
         if expires_at <= self.wall_now() {
             return Err(CommandError::AlreadyExpired);
         }
-        let cap = self.wall_now().saturating_add(duration_ms(self.config.limits.max_ttl));
+        let cap = self
+            .wall_now()
+            .saturating_add(duration_ms(self.config.limits.max_ttl));
         self.write_user(now, key, value.into(), Some(expires_at.min(cap)))
     }
 
@@ -91,7 +117,10 @@ impl Node {
             return Ok(false);
         }
         self.write(Key::User(key.into()), Value::Tombstone, None)?;
-        self.events.push_back(Event::Deleted { peer: self.id.addr, key: key.into() });
+        self.events.push_back(Event::Deleted {
+            peer: self.id.addr,
+            key: key.into(),
+        });
         Ok(true)
     }
 
@@ -113,13 +142,22 @@ impl Node {
         if payload.len() > self.config.limits.max_value_bytes {
             return Err(CommandError::ValueTooLarge(payload.len()));
         }
-        let lifetime = lifetime.unwrap_or(self.config.default_event_lifetime).min(self.config.limits.max_event_lifetime);
+        let lifetime = lifetime
+            .unwrap_or(self.config.default_event_lifetime)
+            .min(self.config.limits.max_event_lifetime);
         if lifetime.is_zero() {
             return Err(CommandError::AlreadyExpired);
         }
         let seq = self.store.mine().heard_seq + 1;
         let expires = self.wall_now().saturating_add(duration_ms(lifetime));
-        self.write(Key::Event(seq), Value::Event { name: event.into(), payload }, Some(expires))?;
+        self.write(
+            Key::Event(seq),
+            Value::Event {
+                name: event.into(),
+                payload,
+            },
+            Some(expires),
+        )?;
         if let Some(s) = self.store.origins.get_mut(&self.id.addr) {
             s.heard_seq = seq;
         }
@@ -147,18 +185,38 @@ impl Node {
         Ok(())
     }
 
-    fn write_user(&mut self, now: Timestamp, key: &str, value: Bytes, expires_at: Option<u64>) -> Result<(), CommandError> {
+    fn write_user(
+        &mut self,
+        now: Timestamp,
+        key: &str,
+        value: Bytes,
+        expires_at: Option<u64>,
+    ) -> Result<(), CommandError> {
         self.observe(now);
         self.check_key(key)?;
         if value.len() > self.config.limits.max_value_bytes {
             return Err(CommandError::ValueTooLarge(value.len()));
         }
-        self.write(Key::User(key.into()), Value::Bytes(value.clone()), expires_at)?;
-        self.events.push_back(Event::Set { peer: self.id.addr, key: key.into(), value, expires_at });
+        self.write(
+            Key::User(key.into()),
+            Value::Bytes(value.clone()),
+            expires_at,
+        )?;
+        self.events.push_back(Event::Set {
+            peer: self.id.addr,
+            key: key.into(),
+            value,
+            expires_at,
+        });
         Ok(())
     }
 
-    pub(super) fn write(&mut self, key: Key, value: Value, expires_at: Option<u64>) -> Result<(), CommandError> {
+    pub(super) fn write(
+        &mut self,
+        key: Key,
+        value: Value,
+        expires_at: Option<u64>,
+    ) -> Result<(), CommandError> {
         let result = self.store.write_local(
             key,
             value,

@@ -26,16 +26,42 @@ impl Node {
                 }
                 self.recompute(origin);
             }
-            Change::Set { origin, key, value, expires_at } => {
-                self.events.push_back(Event::Set { peer: origin, key, value, expires_at })
+            Change::Set {
+                origin,
+                key,
+                value,
+                expires_at,
+            } => self.events.push_back(Event::Set {
+                peer: origin,
+                key,
+                value,
+                expires_at,
+            }),
+            Change::Deleted { origin, key } => {
+                self.events.push_back(Event::Deleted { peer: origin, key })
             }
-            Change::Deleted { origin, key } => self.events.push_back(Event::Deleted { peer: origin, key }),
-            Change::Expired { origin, key, value, expires_at } => {
-                self.events.push_back(Event::KeyExpired { peer: origin, key, value, expires_at })
-            }
-            Change::Heard { origin, name, payload } => {
+            Change::Expired {
+                origin,
+                key,
+                value,
+                expires_at,
+            } => self.events.push_back(Event::KeyExpired {
+                peer: origin,
+                key,
+                value,
+                expires_at,
+            }),
+            Change::Heard {
+                origin,
+                name,
+                payload,
+            } => {
                 if origin != me {
-                    self.events.push_back(Event::Heard { event: name, payload, from: origin });
+                    self.events.push_back(Event::Heard {
+                        event: name,
+                        payload,
+                        from: origin,
+                    });
                 }
             }
             Change::Status { origin } => {
@@ -44,10 +70,21 @@ impl Node {
                 }
             }
             Change::Accusation { accuser, accused } => {
-                let entry = self.store.origins.get(&accuser).and_then(|s| s.get(&Key::Accuse(accused)));
+                let entry = self
+                    .store
+                    .origins
+                    .get(&accuser)
+                    .and_then(|s| s.get(&Key::Accuse(accused)));
                 match entry.map(|e| &e.value) {
-                    Some(Value::Accusation { generation, incarnation }) => {
-                        self.members.accusations.entry(accused).or_default().insert(accuser, (*generation, *incarnation));
+                    Some(Value::Accusation {
+                        generation,
+                        incarnation,
+                    }) => {
+                        self.members
+                            .accusations
+                            .entry(accused)
+                            .or_default()
+                            .insert(accuser, (*generation, *incarnation));
                     }
                     _ => {
                         if let Some(by) = self.members.accusations.get_mut(&accused) {
@@ -84,25 +121,42 @@ impl Node {
             .map(|(_, inc)| *inc)
             .max();
         if let Some(inc) = highest {
-            self.write_status(Status { incarnation: inc + 1, left: status.left });
+            self.write_status(Status {
+                incarnation: inc + 1,
+                left: status.left,
+            });
         }
     }
 
     /// Re-derives whether `peer` is alive and emits the transition, if any.
     pub(super) fn recompute(&mut self, peer: SocketAddr) {
-        let Some(state) = self.store.origins.get(&peer) else { return };
+        let Some(state) = self.store.origins.get(&peer) else {
+            return;
+        };
         let generation = state.generation;
         let status = self.store.status(&peer);
         let dead = if status.left {
             Some(DeathCause::Left)
         } else {
             let accusers = self.members.accusations.get(&peer).map_or(0, |by| {
-                by.values().filter(|(g, inc)| *g == generation && *inc >= status.incarnation).count()
+                by.values()
+                    .filter(|(g, inc)| *g == generation && *inc >= status.incarnation)
+                    .count()
             });
             let possible = self.members.possible_monitors(&peer, self.config.monitors);
             let required = self.config.dead_quorum.min(possible).max(1);
             (accusers >= required).then_some(DeathCause::Failed)
         };
+        // An accusation of an earlier life or incarnation is void: withdraw ours so stale
+        // evidence does not linger in everyone's state.
+        if let Some(Value::Accusation {
+            generation: g,
+            incarnation: inc,
+        }) = self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value)
+            && (*g != generation || *inc < status.incarnation)
+        {
+            self.withdraw_accusation(peer);
+        }
         if self.members.judge(peer, dead, self.now) {
             self.events.push_back(match dead {
                 None => Event::PeerAlive { peer },
@@ -113,18 +167,26 @@ impl Node {
 
     /// Publishes this node's conviction of a peer it monitors.
     pub(super) fn accuse(&mut self, peer: SocketAddr) {
-        let Some(generation) = self.store.origins.get(&peer).map(|s| s.generation) else { return };
+        let Some(generation) = self.store.origins.get(&peer).map(|s| s.generation) else {
+            return;
+        };
         let status = self.store.status(&peer);
         if status.left {
             return;
         }
-        let value = Value::Accusation { generation, incarnation: status.incarnation };
+        let value = Value::Accusation {
+            generation,
+            incarnation: status.incarnation,
+        };
         let current = self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value);
         if current == Some(&value) {
             return;
         }
         if self.write(Key::Accuse(peer), value, None).is_ok() {
-            self.on_change(Change::Accusation { accuser: self.id.addr, accused: peer });
+            self.on_change(Change::Accusation {
+                accuser: self.id.addr,
+                accused: peer,
+            });
         }
     }
 
@@ -134,8 +196,15 @@ impl Node {
             self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value),
             Some(Value::Accusation { .. })
         );
-        if accused && self.write(Key::Accuse(peer), Value::Tombstone, None).is_ok() {
-            self.on_change(Change::Accusation { accuser: self.id.addr, accused: peer });
+        if accused
+            && self
+                .write(Key::Accuse(peer), Value::Tombstone, None)
+                .is_ok()
+        {
+            self.on_change(Change::Accusation {
+                accuser: self.id.addr,
+                accused: peer,
+            });
         }
     }
 }

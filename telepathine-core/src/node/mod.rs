@@ -82,7 +82,10 @@ pub struct Node {
 
 impl core::fmt::Debug for Node {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Node").field("id", &self.id).field("running", &self.running).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .field("running", &self.running)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +95,12 @@ impl Node {
         config.validate()?;
         let sealer = Sealer::new(&config.cluster, config.network_key.as_ref());
         let mut members = Membership::new(id.addr);
-        members.seeds = config.seeds.iter().copied().filter(|s| *s != id.addr).collect();
+        members.seeds = config
+            .seeds
+            .iter()
+            .copied()
+            .filter(|s| *s != id.addr)
+            .collect();
         Ok(Node {
             replay: ReplayGuard::new(config.limits.max_peers),
             store: Store::new(id.addr, id.generation, Timestamp::ZERO),
@@ -183,7 +191,9 @@ impl Node {
     }
 
     fn mono_from_wall(&self, unix_ms: u64) -> Timestamp {
-        Timestamp::from_millis((i128::from(unix_ms) - self.wall_offset).clamp(0, i128::from(u64::MAX)) as u64)
+        Timestamp::from_millis(
+            (i128::from(unix_ms) - self.wall_offset).clamp(0, i128::from(u64::MAX)) as u64,
+        )
     }
 
     /// Clamps time to never run backwards.
@@ -241,7 +251,11 @@ impl Node {
     /// `(origin, generation, version)` of every origin held, sorted: what this node's
     /// anti-entropy converges on. Simulators compare these across nodes.
     pub fn versions(&self) -> Vec<(SocketAddr, u64, u64)> {
-        self.store.origins.iter().map(|(a, s)| (*a, s.generation, s.max_version)).collect()
+        self.store
+            .origins
+            .iter()
+            .map(|(a, s)| (*a, s.generation, s.max_version))
+            .collect()
     }
 
     /// A fingerprint of the user-visible state held for `origin` (live keys, values, expiry):
@@ -272,6 +286,9 @@ impl Node {
 
     /// Entries and bytes held, over all origins: what memory limits bound.
     pub fn footprint(&self) -> (usize, usize) {
-        self.store.origins.values().fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
+        self.store
+            .origins
+            .values()
+            .fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
     }
 }

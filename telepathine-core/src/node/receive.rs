@@ -40,7 +40,7 @@ impl Node {
             Err(reason) => return self.stats.dropped(reason, len),
         };
         let msg: Message = match postcard::take_from_bytes::<Message>(&body) {
-            Ok((msg, rest)) if rest.is_empty() => msg,
+            Ok((msg, [])) => msg,
             _ => return self.stats.dropped(DropReason::Malformed, len),
         };
         if let Err(reason) = self.admit(&msg) {
@@ -48,6 +48,15 @@ impl Node {
         }
         self.stats.received(msg.body.kind(), len);
         let from = msg.from;
+        // A forgotten peer that talks to us directly is evidently back: stop ignoring it.
+        if self
+            .members
+            .forgotten
+            .get(&from.addr)
+            .is_some_and(|(g, _)| *g <= from.generation)
+        {
+            self.members.forgotten.remove(&from.addr);
+        }
         match msg.body {
             Body::Syn(digest) => self.on_syn(from.addr, digest),
             Body::SynAck(digest, delta) => {
@@ -55,7 +64,10 @@ impl Node {
                 self.on_digest_reply(from.addr, digest);
             }
             Body::Ack(delta) => self.apply_delta(delta),
-            Body::Heartbeat { incarnation: _, release } => self.on_heartbeat(from, release),
+            Body::Heartbeat {
+                incarnation: _,
+                release,
+            } => self.on_heartbeat(from, release),
         }
     }
 
@@ -73,7 +85,10 @@ impl Node {
         if msg.from.generation == 0 || !self.well_formed(&msg.body) {
             return Err(DropReason::Malformed);
         }
-        match self.replay.check(msg.from.addr, msg.from.generation, msg.seq) {
+        match self
+            .replay
+            .check(msg.from.addr, msg.from.generation, msg.seq)
+        {
             ReplayVerdict::Fresh => Ok(()),
             ReplayVerdict::Replayed => Err(DropReason::Replayed),
             ReplayVerdict::StaleGeneration => Err(DropReason::StaleGeneration),
@@ -91,7 +106,9 @@ impl Node {
     }
 
     fn digest_ok(&self, d: &Digest) -> bool {
-        d.entries.iter().all(|e| e.version == 0 || e.generation != 0)
+        d.entries
+            .iter()
+            .all(|e| e.version == 0 || e.generation != 0)
     }
 
     fn delta_ok(&self, delta: &Delta) -> bool {
@@ -116,7 +133,9 @@ impl Node {
                         && !matches!(v, Value::Bytes(b) if b.len() > limits.max_value_bytes)
                 }
                 (_, Value::Event { name, payload }) => {
-                    !name.is_empty() && name.len() <= limits.max_event_name_bytes && payload.len() <= limits.max_value_bytes
+                    !name.is_empty()
+                        && name.len() <= limits.max_event_name_bytes
+                        && payload.len() <= limits.max_value_bytes
                 }
                 _ => true,
             };
@@ -134,7 +153,14 @@ impl Node {
             if self.members.is_forgotten(&d.origin, d.generation) {
                 continue;
             }
-            match self.store.apply(d, self.now, wall, self.config.tombstone_grace, &self.config.limits, &mut changes) {
+            match self.store.apply(
+                d,
+                self.now,
+                wall,
+                self.config.tombstone_grace,
+                &self.config.limits,
+                &mut changes,
+            ) {
                 Ok(n) => self.stats.entries_applied += n as u64,
                 Err(_) => self.stats.writes_refused += 1,
             }
@@ -143,33 +169,52 @@ impl Node {
     }
 
     fn room_for_new_origins(&self) -> usize {
-        self.config.limits.max_peers.saturating_sub(self.store.origins.len().saturating_sub(1))
+        self.config
+            .limits
+            .max_peers
+            .saturating_sub(self.store.origins.len().saturating_sub(1))
     }
 
     fn body_budget(&self) -> usize {
-        self.config.datagram_budget.saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+        self.config
+            .datagram_budget
+            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
     }
 
     fn stream_budget(&self) -> usize {
-        self.config.limits.max_frame_bytes.saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+        self.config
+            .limits
+            .max_frame_bytes
+            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
     }
 
     fn on_syn(&mut self, from: SocketAddr, digest: Digest) {
         let members = &self.members;
-        let cmp = self.store.compare(&digest, |a, g| members.is_forgotten(a, g), self.room_for_new_origins());
+        let cmp = self.store.compare(
+            &digest,
+            |a, g| members.is_forgotten(a, g),
+            self.room_for_new_origins(),
+        );
         let budget = self.body_budget();
-        let mut reply = Digest { cover: crate::wire::Cover::Listed, entries: cmp.requests };
+        let mut reply = Digest {
+            cover: crate::wire::Cover::Listed,
+            entries: cmp.requests,
+        };
         let mut used = crate::wire::encoded_len(&reply);
         if used < budget / 3 {
             // Add a window of this node's own origins, so the initiator can send what this node
             // has never heard of.
             let recent = self.now - self.config.gossip_interval * 3;
-            let own = self.store.digest(budget / 3 - used, &mut self.digest_cursor, recent);
+            let own = self
+                .store
+                .digest(budget / 3 - used, &mut self.digest_cursor, recent);
             reply.cover = own.cover;
             reply.entries.extend(own.entries);
             used = crate::wire::encoded_len(&reply);
         } else {
-            reply.entries.truncate(reply.entries.len().min(budget / 3 / 8));
+            reply
+                .entries
+                .truncate(reply.entries.len().min(budget / 3 / 8));
             used = crate::wire::encoded_len(&reply);
         }
         let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used));
@@ -178,7 +223,9 @@ impl Node {
 
     fn on_digest_reply(&mut self, from: SocketAddr, digest: Digest) {
         let members = &self.members;
-        let cmp = self.store.compare(&digest, |a, g| members.is_forgotten(a, g), 0);
+        let cmp = self
+            .store
+            .compare(&digest, |a, g| members.is_forgotten(a, g), 0);
         let delta = self.build_delta(&cmp.wants, self.body_budget());
         if !delta.is_empty() {
             self.send(from, true, Body::Ack(delta));
@@ -191,7 +238,11 @@ impl Node {
         if wants.is_empty() {
             return Delta::default();
         }
-        let room = if self.config.streams { self.stream_budget() } else { datagram_room };
+        let room = if self.config.streams {
+            self.stream_budget()
+        } else {
+            datagram_room
+        };
         self.store.delta(wants, room, &mut self.rng)
     }
 
@@ -217,11 +268,17 @@ impl Node {
                 self.config.heartbeat_interval,
                 self.config.phi_min_std_dev,
             );
-            self.members
-                .monitored
-                .insert(from.addr, crate::membership::Monitored { generation: from.generation, detector });
+            self.members.monitored.insert(
+                from.addr,
+                crate::membership::Monitored {
+                    generation: from.generation,
+                    detector,
+                },
+            );
         }
-        let Some(m) = self.members.monitored.get_mut(&from.addr) else { return };
+        let Some(m) = self.members.monitored.get_mut(&from.addr) else {
+            return;
+        };
         m.detector.heartbeat(now);
         self.withdraw_accusation(from.addr);
     }
@@ -231,8 +288,15 @@ impl Node {
     pub(super) fn send(&mut self, to: SocketAddr, addressed: bool, body: Body) {
         self.seq += 1;
         let kind_name = body.kind();
-        let msg = Message { from: self.id, to: addressed.then_some(to), seq: self.seq, body };
-        let Ok(plain) = postcard::to_allocvec(&msg) else { return };
+        let msg = Message {
+            from: self.id,
+            to: addressed.then_some(to),
+            seq: self.seq,
+            body,
+        };
+        let Ok(plain) = postcard::to_allocvec(&msg) else {
+            return;
+        };
         let payload = self.sealer.seal(&plain, &mut self.rng);
         let kind = if payload.len() <= self.config.datagram_budget {
             TransmitKind::Datagram
@@ -243,7 +307,11 @@ impl Node {
             return;
         };
         self.stats.sent(kind_name, payload.len());
-        self.transmits.push_back(Transmit { destination: self.config.map_address(to), payload, kind });
+        self.transmits.push_back(Transmit {
+            destination: self.config.map_address(to),
+            payload,
+            kind,
+        });
     }
 
     pub(super) fn send_syn(&mut self, to: SocketAddr) {

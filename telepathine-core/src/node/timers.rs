@@ -19,19 +19,20 @@ impl Node {
         if !self.running {
             return;
         }
-        if let Some(last) = self.last_tick {
-            if self.now.saturating_since(last) > self.config.local_pause {
-                // This node was paused (or its driver starved): silence since then says nothing
-                // about the peers.
-                for m in self.members.monitored.values_mut() {
-                    m.detector.restart_clock(self.now);
-                }
+        if let Some(last) = self.last_tick
+            && self.now.saturating_since(last) > self.config.local_pause
+        {
+            // This node was paused (or its driver starved): silence since then says nothing
+            // about the peers.
+            for m in self.members.monitored.values_mut() {
+                m.detector.restart_clock(self.now);
             }
         }
         self.last_tick = Some(self.now);
         let mut changes = Vec::new();
         let wall = self.wall_now();
-        self.store.expire(wall, self.now, self.config.tombstone_grace, &mut changes);
+        self.store
+            .expire(wall, self.now, self.config.tombstone_grace, &mut changes);
         self.process_changes(changes);
         self.store.collect_tombstones(self.now);
         if self.now >= self.next_heartbeat {
@@ -46,11 +47,16 @@ impl Node {
 
     pub(super) fn jittered(&mut self, d: Duration) -> Duration {
         let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-        d.mul_f64(1.0 + self.config.interval_jitter * (2.0 * u - 1.0)).max(Duration::from_millis(1))
+        d.mul_f64(1.0 + self.config.interval_jitter * (2.0 * u - 1.0))
+            .max(Duration::from_millis(1))
     }
 
     pub(super) fn rng_below(&mut self, n: usize) -> usize {
-        if n == 0 { 0 } else { (self.rng.next_u64() % n as u64) as usize }
+        if n == 0 {
+            0
+        } else {
+            (self.rng.next_u64() % n as u64) as usize
+        }
     }
 
     fn rng_chance(&mut self, p: f64) -> bool {
@@ -62,17 +68,26 @@ impl Node {
     /// groups find each other), always when nobody is known.
     pub(super) fn gossip_round(&mut self, initial: bool) {
         self.stats.rounds += 1;
-        let live: Vec<SocketAddr> = self.members.live().copied().collect();
-        let dead: Vec<SocketAddr> =
-            self.members.dead().filter(|(_, p)| p.dead == Some(DeathCause::Failed)).map(|(a, _)| *a).collect();
+        let live = self.members.live_len();
+        let dead: Vec<SocketAddr> = self
+            .members
+            .dead()
+            .filter(|(_, p)| p.dead == Some(DeathCause::Failed))
+            .map(|(a, _)| *a)
+            .collect();
         let seeds: Vec<SocketAddr> = self.members.seeds.iter().copied().collect();
         let mut targets = Vec::new();
-        let mut pool = live.clone();
-        for _ in 0..self.config.fanout.min(pool.len()) {
-            let i = self.rng_below(pool.len());
-            targets.push(pool.swap_remove(i));
+        let fanout = self.config.fanout.min(live);
+        while targets.len() < fanout {
+            // Rejection sampling: fanout is small next to the membership, so retries are rare.
+            let i = self.rng_below(live);
+            if let Some(peer) = self.members.live_at(i)
+                && !targets.contains(&peer)
+            {
+                targets.push(peer);
+            }
         }
-        if !dead.is_empty() && self.rng_chance(dead.len() as f64 / (live.len() + 1) as f64) {
+        if !dead.is_empty() && self.rng_chance(dead.len() as f64 / (live + 1) as f64) {
             let i = self.rng_below(dead.len());
             targets.push(dead[i]);
         }
@@ -80,8 +95,8 @@ impl Node {
             targets.extend(seeds.iter().copied());
         } else if !seeds.is_empty() {
             let talked_to_seed = targets.iter().any(|t| self.members.seeds.contains(t));
-            let p = seeds.len() as f64 / (live.len() + dead.len()).max(1) as f64;
-            if live.is_empty() || (!talked_to_seed && self.rng_chance(p)) {
+            let p = seeds.len() as f64 / (live + dead.len()).max(1) as f64;
+            if live == 0 || (!talked_to_seed && self.rng_chance(p)) {
                 let i = self.rng_below(seeds.len());
                 targets.push(seeds[i]);
             }
@@ -97,15 +112,34 @@ impl Node {
         let me = self.id.addr;
         let incarnation = self.store.status(&me).incarnation;
         let monitors = self.members.successors(&me, self.config.monitors);
-        let released: Vec<SocketAddr> =
-            self.members.monitors.iter().filter(|m| !monitors.contains(m)).copied().collect();
+        let released: Vec<SocketAddr> = self
+            .members
+            .monitors
+            .iter()
+            .filter(|m| !monitors.contains(m))
+            .copied()
+            .collect();
         for m in released {
             if self.members.peers.contains_key(&m) {
-                self.send(m, true, Body::Heartbeat { incarnation, release: true });
+                self.send(
+                    m,
+                    true,
+                    Body::Heartbeat {
+                        incarnation,
+                        release: true,
+                    },
+                );
             }
         }
         for m in &monitors {
-            self.send(*m, true, Body::Heartbeat { incarnation, release: false });
+            self.send(
+                *m,
+                true,
+                Body::Heartbeat {
+                    incarnation,
+                    release: false,
+                },
+            );
         }
         self.members.monitors = monitors;
 
@@ -131,7 +165,9 @@ impl Node {
     fn reemit_values(&mut self) {
         let live: Vec<SocketAddr> = self.members.live().copied().collect();
         for peer in live {
-            let Some(state) = self.store.origins.get(&peer) else { continue };
+            let Some(state) = self.store.origins.get(&peer) else {
+                continue;
+            };
             for (key, entry) in state.iter() {
                 if let (Key::User(key), Value::Bytes(value)) = (key, &entry.value) {
                     self.events.push_back(Event::Set {
@@ -160,7 +196,9 @@ impl Node {
         for peer in expired {
             self.withdraw_accusation(peer);
             if let Some(state) = self.store.remove_origin(&peer) {
-                self.members.forgotten.insert(peer, (state.generation, now + grace));
+                self.members
+                    .forgotten
+                    .insert(peer, (state.generation, now + grace));
             }
             // Accusations this peer made vanish with its state.
             let accused: Vec<SocketAddr> = self

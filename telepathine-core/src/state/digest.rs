@@ -26,35 +26,53 @@ fn entry_size(e: &DigestEntry) -> usize {
 impl Store {
     fn digest_entry(&self, origin: &SocketAddr) -> Option<DigestEntry> {
         let s = self.origins.get(origin)?;
-        Some(DigestEntry { origin: *origin, generation: s.generation, version: s.digest_version() })
+        Some(DigestEntry {
+            origin: *origin,
+            generation: s.generation,
+            version: s.digest_version(),
+        })
     }
 
     /// A digest of at most `budget` encoded bytes. When everything fits it covers all origins.
     /// Otherwise it lists origins that changed since `recent_since` first (they are what peers
     /// are most likely to lack), then a window of the address space starting at `cursor`, which
     /// it advances so successive digests sweep every origin.
-    pub fn digest(&self, budget: usize, cursor: &mut Option<SocketAddr>, recent_since: Timestamp) -> Digest {
-        let mut digest = Digest { cover: Cover::All, entries: Vec::new() };
+    pub fn digest(
+        &self,
+        budget: usize,
+        cursor: &mut Option<SocketAddr>,
+        recent_since: Timestamp,
+    ) -> Digest {
+        let mut digest = Digest {
+            cover: Cover::All,
+            entries: Vec::new(),
+        };
         let overhead = crate::wire::encoded_len(&digest) + 4;
         let mut room = budget.saturating_sub(overhead);
-        let full: Vec<DigestEntry> = self.origins.keys().filter_map(|o| self.digest_entry(o)).collect();
-        let full_size: usize = full.iter().map(entry_size).sum();
-        if full_size <= room {
-            digest.entries = full;
-            return digest;
+        // Every entry takes at least 8 bytes (address, generation, version), so large clusters
+        // skip building the full list only to find it does not fit.
+        if self.origins.len() * 8 <= room {
+            let full: Vec<DigestEntry> = self
+                .origins
+                .keys()
+                .filter_map(|o| self.digest_entry(o))
+                .collect();
+            if full.iter().map(entry_size).sum::<usize>() <= room {
+                digest.entries = full;
+                return digest;
+            }
         }
-        // Recent changes first, newest first, in at most half the room.
-        let mut recent: Vec<(&SocketAddr, Timestamp)> = self
-            .origins
-            .iter()
-            .filter(|(_, s)| s.changed_at >= recent_since)
-            .map(|(o, s)| (o, s.changed_at))
-            .collect();
-        recent.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         let mut listed = BTreeSet::new();
         let mut recent_room = room / 2;
-        for (origin, _) in recent {
-            let Some(e) = self.digest_entry(origin) else { continue };
+        let recent = self
+            .recent
+            .iter()
+            .rev()
+            .take_while(|(t, _)| *t >= recent_since);
+        for (_, origin) in recent {
+            let Some(e) = self.digest_entry(origin) else {
+                continue;
+            };
             let size = entry_size(&e);
             if size > recent_room {
                 break;
@@ -66,10 +84,15 @@ impl Store {
         }
         // Then a window over the address space, wrapping around.
         let start = cursor.unwrap_or_else(|| *self.origins.keys().next().unwrap_or(&self.me));
-        let window = self.origins.range(start..).chain(self.origins.range(..start));
+        let window = self
+            .origins
+            .range(start..)
+            .chain(self.origins.range(..start));
         let (mut first, mut last) = (None, None);
         for (origin, _) in window {
-            let Some(e) = self.digest_entry(origin) else { continue };
+            let Some(e) = self.digest_entry(origin) else {
+                continue;
+            };
             if !listed.contains(origin) {
                 let size = entry_size(&e);
                 if size > room {
@@ -106,15 +129,24 @@ impl Store {
             }
             match self.origins.get(&e.origin) {
                 None => {
-                    if e.generation != 0 && !forgotten(&e.origin, e.generation) && room_for_new > 0 {
+                    if e.generation != 0 && !forgotten(&e.origin, e.generation) && room_for_new > 0
+                    {
                         room_for_new -= 1;
-                        out.requests.push(DigestEntry { origin: e.origin, generation: 0, version: 0 });
+                        out.requests.push(DigestEntry {
+                            origin: e.origin,
+                            generation: 0,
+                            version: 0,
+                        });
                     }
                 }
                 Some(s) => {
                     if e.generation > s.generation {
                         if !forgotten(&e.origin, e.generation) {
-                            out.requests.push(DigestEntry { origin: e.origin, generation: s.generation, version: 0 });
+                            out.requests.push(DigestEntry {
+                                origin: e.origin,
+                                generation: s.generation,
+                                version: 0,
+                            });
                         }
                     } else if e.generation < s.generation {
                         out.wants.push((e.origin, 0));
@@ -123,7 +155,11 @@ impl Store {
                             // Nobody knows this node's own state better than itself.
                             continue;
                         }
-                        out.requests.push(DigestEntry { origin: e.origin, generation: s.generation, version: s.digest_version() });
+                        out.requests.push(DigestEntry {
+                            origin: e.origin,
+                            generation: s.generation,
+                            version: s.digest_version(),
+                        });
                     } else if s.max_version > e.version {
                         out.wants.push((e.origin, e.version));
                     }
@@ -138,7 +174,9 @@ impl Store {
         match digest.cover {
             Cover::Listed => {}
             Cover::All => self.origins.keys().for_each(&mut unlisted),
-            Cover::Range { from, to } if from <= to => self.origins.range(from..=to).for_each(|(o, _)| unlisted(o)),
+            Cover::Range { from, to } if from <= to => {
+                self.origins.range(from..=to).for_each(|(o, _)| unlisted(o))
+            }
             Cover::Range { from, to } => {
                 self.origins.range(from..).for_each(|(o, _)| unlisted(o));
                 self.origins.range(..=to).for_each(|(o, _)| unlisted(o));
@@ -165,7 +203,9 @@ impl Store {
             if room < 16 {
                 break;
             }
-            let Some(s) = self.origins.get(&origin) else { continue };
+            let Some(s) = self.origins.get(&origin) else {
+                continue;
+            };
             if let Some((d, size)) = s.delta_from(origin, from, room) {
                 room -= size;
                 delta.origins.push(d);

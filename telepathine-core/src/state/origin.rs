@@ -76,7 +76,11 @@ impl OriginState {
 
     /// The version this node claims in digests: 0 asks for a reset.
     pub fn digest_version(&self) -> u64 {
-        if self.needs_reset { 0 } else { self.max_version }
+        if self.needs_reset {
+            0
+        } else {
+            self.max_version
+        }
     }
 
     /// The entry under `key`.
@@ -107,12 +111,14 @@ impl OriginState {
     /// Stores `entry` under `key`, returning what it replaced.
     pub fn insert(&mut self, key: Key, entry: Entry) -> Option<Entry> {
         self.bytes += entry_cost(&key, &entry);
-        self.by_version.insert(entry.version, key.clone());
+        let version = entry.version;
         let old = self.entries.insert(key.clone(), entry);
         if let Some(old) = &old {
             self.bytes -= entry_cost(&key, old);
             self.by_version.remove(&old.version);
         }
+        // After removing the old version: an expiry rewrites an entry at the same version.
+        self.by_version.insert(version, key);
         old
     }
 
@@ -150,7 +156,9 @@ impl OriginState {
             generation: self.generation,
             from_version: from,
             up_to: self.max_version,
-            gc_floor: self.gc_floor,
+            // Tombstones below a floor this node accepted never reached it either, so it must
+            // advertise that floor too, or a peer holding a deleted key would keep it.
+            gc_floor: self.gc_floor.max(self.accepted_floor),
             entries: Vec::new(),
         };
         if from >= self.max_version && from != 0 {
@@ -161,7 +169,9 @@ impl OriginState {
             return None;
         }
         for (version, key) in self.by_version.range(from.saturating_add(1)..) {
-            let Some(entry) = self.entries.get(key) else { continue };
+            let Some(entry) = self.entries.get(key) else {
+                continue;
+            };
             let wire = WireEntry {
                 key: key.clone(),
                 version: *version,

@@ -17,17 +17,37 @@ pub(crate) enum Change {
     /// An origin appeared, or appeared in a new generation.
     Origin { origin: SocketAddr, restarted: bool },
     /// A user key got a value.
-    Set { origin: SocketAddr, key: alloc::string::String, value: Bytes, expires_at: Option<u64> },
+    Set {
+        origin: SocketAddr,
+        key: alloc::string::String,
+        value: Bytes,
+        expires_at: Option<u64>,
+    },
     /// A user key was deleted.
-    Deleted { origin: SocketAddr, key: alloc::string::String },
+    Deleted {
+        origin: SocketAddr,
+        key: alloc::string::String,
+    },
     /// A user key expired.
-    Expired { origin: SocketAddr, key: alloc::string::String, value: Bytes, expires_at: u64 },
+    Expired {
+        origin: SocketAddr,
+        key: alloc::string::String,
+        value: Bytes,
+        expires_at: u64,
+    },
     /// A `say` event to deliver.
-    Heard { origin: SocketAddr, name: alloc::string::String, payload: Bytes },
+    Heard {
+        origin: SocketAddr,
+        name: alloc::string::String,
+        payload: Bytes,
+    },
     /// An origin's status record changed.
     Status { origin: SocketAddr },
     /// An accusation by `accuser` against `accused` appeared, changed or was withdrawn.
-    Accusation { accuser: SocketAddr, accused: SocketAddr },
+    Accusation {
+        accuser: SocketAddr,
+        accused: SocketAddr,
+    },
 }
 
 /// Why a delta could not be applied; the node counts these.
@@ -46,13 +66,32 @@ pub(crate) struct Store {
     expiries: BTreeSet<(u64, SocketAddr, Key)>,
     /// (when to collect, origin, key, version) of every tombstone.
     tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
+    /// (when new versions last arrived, origin), so digests find recent changes without a scan.
+    pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
 }
 
 impl Store {
     pub fn new(me: SocketAddr, generation: u64, now: Timestamp) -> Self {
         let mut origins = BTreeMap::new();
         origins.insert(me, OriginState::new(generation, now));
-        Store { me, origins, expiries: BTreeSet::new(), tombstones: BTreeSet::new() }
+        let mut recent = BTreeSet::new();
+        recent.insert((now, me));
+        Store {
+            me,
+            origins,
+            expiries: BTreeSet::new(),
+            tombstones: BTreeSet::new(),
+            recent,
+        }
+    }
+
+    /// Records that `origin` changed at `now`.
+    fn touch(&mut self, origin: SocketAddr, now: Timestamp) {
+        if let Some(s) = self.origins.get_mut(&origin) {
+            self.recent.remove(&(s.changed_at, origin));
+            s.changed_at = now;
+            self.recent.insert((now, origin));
+        }
     }
 
     pub fn mine(&self) -> &OriginState {
@@ -81,8 +120,15 @@ impl Store {
         limits: &Limits,
     ) -> Result<(), crate::error::CommandError> {
         let me = self.me;
-        let state = self.origins.get_mut(&me).ok_or(crate::error::CommandError::Stopped)?;
-        let entry = Entry { version: state.max_version + 1, value, expires_at };
+        let state = self
+            .origins
+            .get_mut(&me)
+            .ok_or(crate::error::CommandError::Stopped)?;
+        let entry = Entry {
+            version: state.max_version + 1,
+            value,
+            expires_at,
+        };
         let old_cost = state.get(&key).map_or(0, |e| entry_cost(&key, e));
         if state.get(&key).is_none() && state.len() >= limits.max_keys_per_origin {
             return Err(crate::error::CommandError::TooManyKeys);
@@ -91,23 +137,39 @@ impl Store {
             return Err(crate::error::CommandError::StateTooLarge);
         }
         state.max_version = entry.version;
-        state.changed_at = now;
+        self.touch(me, now);
         self.put(me, key, entry, now, tombstone_grace);
         Ok(())
     }
 
     /// Stores an entry and keeps the indexes in step.
-    fn put(&mut self, origin: SocketAddr, key: Key, entry: Entry, now: Timestamp, grace: core::time::Duration) -> Option<Entry> {
+    fn put(
+        &mut self,
+        origin: SocketAddr,
+        key: Key,
+        entry: Entry,
+        now: Timestamp,
+        grace: core::time::Duration,
+    ) -> Option<Entry> {
         let state = self.origins.get_mut(&origin)?;
-        if let (Some(at), false) = (entry.expires_at, matches!(entry.value, Value::Tombstone)) {
-            self.expiries.insert((at, origin, key.clone()));
-        }
-        if matches!(entry.value, Value::Tombstone) {
-            self.tombstones.insert((now + grace, origin, key.clone(), entry.version));
-        }
+        let (expires_at, tombstone, version) = (
+            entry.expires_at,
+            matches!(entry.value, Value::Tombstone),
+            entry.version,
+        );
         let old = state.insert(key.clone(), entry);
+        // Unindex the old entry before indexing the new one: both may share an expiry time.
         if let Some(old) = &old {
             self.unindex(origin, &key, old);
+        }
+        match (expires_at, tombstone) {
+            (_, true) => {
+                self.tombstones.insert((now + grace, origin, key, version));
+            }
+            (Some(at), false) => {
+                self.expiries.insert((at, origin, key));
+            }
+            (None, false) => {}
         }
         old
     }
@@ -126,6 +188,7 @@ impl Store {
             return None;
         }
         let state = self.origins.remove(origin)?;
+        self.recent.remove(&(state.changed_at, *origin));
         for (key, entry) in state.iter() {
             if let Some(at) = entry.expires_at {
                 self.expiries.remove(&(at, *origin, key.clone()));
@@ -158,8 +221,13 @@ impl Store {
                 if self.origins.len() >= limits.max_peers.saturating_add(1) {
                     return Err(Refusal::Limit);
                 }
-                self.origins.insert(origin, OriginState::new(d.generation, now));
-                out.push(Change::Origin { origin, restarted: false });
+                self.origins
+                    .insert(origin, OriginState::new(d.generation, now));
+                self.recent.insert((now, origin));
+                out.push(Change::Origin {
+                    origin,
+                    restarted: false,
+                });
             }
             Some(s) if d.generation < s.generation => return Ok(0),
             Some(s) if d.generation > s.generation => {
@@ -167,18 +235,26 @@ impl Store {
                     return Ok(0);
                 }
                 let old = s.clear();
-                *s = OriginState::new(d.generation, now);
+                let changed_at = s.changed_at;
+                *s = OriginState::new(d.generation, changed_at);
                 for (key, entry) in old {
                     self.unindex(origin, &key, &entry);
                     if let Key::Accuse(accused) = key {
-                        out.push(Change::Accusation { accuser: origin, accused });
+                        out.push(Change::Accusation {
+                            accuser: origin,
+                            accused,
+                        });
                     }
                 }
-                out.push(Change::Origin { origin, restarted: true });
+                out.push(Change::Origin {
+                    origin,
+                    restarted: true,
+                });
             }
             Some(s) => {
                 if reset {
-                    if d.up_to <= s.max_version && !s.needs_reset {
+                    // A reset from a peer that knows less would move this node backwards.
+                    if d.up_to < s.max_version || (d.up_to == s.max_version && !s.needs_reset) {
                         return Ok(0);
                     }
                 } else {
@@ -212,7 +288,11 @@ impl Store {
             if e.version <= s.max_version && !reset {
                 continue;
             }
-            let mut entry = Entry { version: e.version, value: e.value, expires_at: e.expires_at };
+            let mut entry = Entry {
+                version: e.version,
+                value: e.value,
+                expires_at: e.expires_at,
+            };
             let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
             if let Some(at) = entry.expires_at.as_mut() {
                 *at = (*at).min(max_expiry);
@@ -229,21 +309,28 @@ impl Store {
                 up_to = e.version - 1;
                 self.finish(origin, up_to, d.gc_floor, reset, now);
                 self.emit_reset_removals(origin, previous, out);
-                return if applied > 0 { Ok(applied) } else { Err(Refusal::Limit) };
+                return if applied > 0 {
+                    Ok(applied)
+                } else {
+                    Err(Refusal::Limit)
+                };
             }
             let old = match previous.remove(&e.key) {
                 Some(p) => Some(p),
-                None => self.origins.get(&origin).and_then(|s| s.get(&e.key).cloned()),
+                None => self
+                    .origins
+                    .get(&origin)
+                    .and_then(|s| s.get(&e.key).cloned()),
             };
             let unchanged = old.as_ref().is_some_and(|o| o.version == entry.version);
             let heard_before = self.origins.get(&origin).map_or(0, |s| s.heard_seq);
             if !unchanged {
                 describe(origin, &e.key, &entry, old.as_ref(), heard_before, out);
             }
-            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value) {
-                if let Some(s) = self.origins.get_mut(&origin) {
-                    s.heard_seq = s.heard_seq.max(*seq);
-                }
+            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value)
+                && let Some(s) = self.origins.get_mut(&origin)
+            {
+                s.heard_seq = s.heard_seq.max(*seq);
             }
             self.put(origin, e.key, entry, now, tombstone_grace);
             applied += 1;
@@ -253,22 +340,41 @@ impl Store {
         Ok(applied)
     }
 
-    fn finish(&mut self, origin: SocketAddr, up_to: u64, gc_floor: u64, reset: bool, now: Timestamp) {
+    fn finish(
+        &mut self,
+        origin: SocketAddr,
+        up_to: u64,
+        gc_floor: u64,
+        reset: bool,
+        now: Timestamp,
+    ) {
+        let advanced = self
+            .origins
+            .get(&origin)
+            .is_some_and(|s| up_to > s.max_version || reset);
+        if advanced {
+            self.touch(origin, now);
+        }
         if let Some(s) = self.origins.get_mut(&origin) {
-            if up_to > s.max_version || reset {
-                s.changed_at = now;
-            }
             s.max_version = s.max_version.max(up_to);
             s.accepted_floor = s.accepted_floor.max(gc_floor);
         }
     }
 
     /// After a reset, keys that did not come back were deleted (their tombstones collected).
-    fn emit_reset_removals(&mut self, origin: SocketAddr, previous: BTreeMap<Key, Entry>, out: &mut Vec<Change>) {
+    fn emit_reset_removals(
+        &mut self,
+        origin: SocketAddr,
+        previous: BTreeMap<Key, Entry>,
+        out: &mut Vec<Change>,
+    ) {
         for (key, old) in previous {
             match (key, old.value) {
                 (Key::User(key), Value::Bytes(_)) => out.push(Change::Deleted { origin, key }),
-                (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused }),
+                (Key::Accuse(accused), _) => out.push(Change::Accusation {
+                    accuser: origin,
+                    accused,
+                }),
                 (Key::Status, _) => out.push(Change::Status { origin }),
                 _ => {}
             }
@@ -277,25 +383,46 @@ impl Store {
 
     /// Turns entries whose time has come into tombstones (same version, so peers that are behind
     /// still learn the key is gone). Returns the changes.
-    pub fn expire(&mut self, wall: u64, now: Timestamp, grace: core::time::Duration, out: &mut Vec<Change>) {
+    pub fn expire(
+        &mut self,
+        wall: u64,
+        now: Timestamp,
+        grace: core::time::Duration,
+        out: &mut Vec<Change>,
+    ) {
         while let Some((at, origin, key)) = self.expiries.first().cloned() {
             if at > wall {
                 break;
             }
             self.expiries.pop_first();
-            let Some(state) = self.origins.get_mut(&origin) else { continue };
-            let Some(entry) = state.get(&key).cloned() else { continue };
+            let Some(state) = self.origins.get_mut(&origin) else {
+                continue;
+            };
+            let Some(entry) = state.get(&key).cloned() else {
+                continue;
+            };
             if entry.expires_at != Some(at) || matches!(entry.value, Value::Tombstone) {
                 continue;
             }
-            let tomb = Entry { version: entry.version, value: Value::Tombstone, expires_at: Some(at) };
+            let tomb = Entry {
+                version: entry.version,
+                value: Value::Tombstone,
+                expires_at: Some(at),
+            };
             state.insert(key.clone(), tomb);
-            self.tombstones.insert((now + grace, origin, key.clone(), entry.version));
+            self.tombstones
+                .insert((now + grace, origin, key.clone(), entry.version));
             match (key, entry.value) {
-                (Key::User(key), Value::Bytes(value)) => {
-                    out.push(Change::Expired { origin, key, value, expires_at: at })
-                }
-                (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused }),
+                (Key::User(key), Value::Bytes(value)) => out.push(Change::Expired {
+                    origin,
+                    key,
+                    value,
+                    expires_at: at,
+                }),
+                (Key::Accuse(accused), _) => out.push(Change::Accusation {
+                    accuser: origin,
+                    accused,
+                }),
                 _ => {}
             }
         }
@@ -308,8 +435,12 @@ impl Store {
                 break;
             }
             self.tombstones.pop_first();
-            let Some(state) = self.origins.get_mut(&origin) else { continue };
-            let current = state.get(&key).is_some_and(|e| e.version == version && matches!(e.value, Value::Tombstone));
+            let Some(state) = self.origins.get_mut(&origin) else {
+                continue;
+            };
+            let current = state
+                .get(&key)
+                .is_some_and(|e| e.version == version && matches!(e.value, Value::Tombstone));
             if current {
                 state.remove(&key);
                 state.gc_floor = state.gc_floor.max(version);
@@ -320,7 +451,10 @@ impl Store {
     /// Status record of an origin.
     pub fn status(&self, origin: &SocketAddr) -> Status {
         match self.origins.get(origin).and_then(|s| s.get(&Key::Status)) {
-            Some(Entry { value: Value::Status(st), .. }) => *st,
+            Some(Entry {
+                value: Value::Status(st),
+                ..
+            }) => *st,
             _ => Status::default(),
         }
     }
@@ -329,14 +463,19 @@ impl Store {
     pub fn user_value(&self, origin: &SocketAddr, key: &str) -> Option<&Bytes> {
         let state = self.origins.get(origin)?;
         match state.get(&Key::User(key.into())) {
-            Some(Entry { value: Value::Bytes(b), .. }) => Some(b),
+            Some(Entry {
+                value: Value::Bytes(b),
+                ..
+            }) => Some(b),
             _ => None,
         }
     }
 
     /// Live user keys of an origin, sorted.
     pub fn user_keys(&self, origin: &SocketAddr) -> Vec<&str> {
-        let Some(state) = self.origins.get(origin) else { return Vec::new() };
+        let Some(state) = self.origins.get(origin) else {
+            return Vec::new();
+        };
         state
             .iter()
             .filter_map(|(k, e)| match (k, &e.value) {
@@ -348,7 +487,14 @@ impl Store {
 }
 
 /// Describes what storing `entry` (replacing `old`) means to the application.
-fn describe(origin: SocketAddr, key: &Key, entry: &Entry, old: Option<&Entry>, heard_seq: u64, out: &mut Vec<Change>) {
+fn describe(
+    origin: SocketAddr,
+    key: &Key,
+    entry: &Entry,
+    old: Option<&Entry>,
+    heard_seq: u64,
+    out: &mut Vec<Change>,
+) {
     match (key, &entry.value) {
         (Key::User(k), Value::Bytes(v)) => out.push(Change::Set {
             origin,
@@ -356,16 +502,197 @@ fn describe(origin: SocketAddr, key: &Key, entry: &Entry, old: Option<&Entry>, h
             value: v.clone(),
             expires_at: entry.expires_at,
         }),
-        (Key::User(k), Value::Tombstone) => {
-            if old.is_some_and(|o| matches!(o.value, Value::Bytes(_))) {
-                out.push(Change::Deleted { origin, key: k.clone() });
-            }
+        (Key::User(k), Value::Tombstone)
+            if old.is_some_and(|o| matches!(o.value, Value::Bytes(_))) =>
+        {
+            out.push(Change::Deleted {
+                origin,
+                key: k.clone(),
+            });
         }
         (Key::Event(seq), Value::Event { name, payload }) if *seq > heard_seq => {
-            out.push(Change::Heard { origin, name: name.clone(), payload: payload.clone() })
+            out.push(Change::Heard {
+                origin,
+                name: name.clone(),
+                payload: payload.clone(),
+            })
         }
         (Key::Status, _) => out.push(Change::Status { origin }),
-        (Key::Accuse(accused), _) => out.push(Change::Accusation { accuser: origin, accused: *accused }),
+        (Key::Accuse(accused), _) => out.push(Change::Accusation {
+            accuser: origin,
+            accused: *accused,
+        }),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::time::Duration;
+
+    fn a(i: u8) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, i], 1))
+    }
+
+    fn entry(key: &str, version: u64, value: Value) -> crate::wire::WireEntry {
+        crate::wire::WireEntry {
+            key: Key::User(key.into()),
+            version,
+            value,
+            expires_at: None,
+        }
+    }
+
+    const T: Timestamp = Timestamp::ZERO;
+    const GRACE: Duration = Duration::from_secs(1);
+
+    fn apply(store: &mut Store, d: OriginDelta) -> Vec<Change> {
+        let mut out = Vec::new();
+        let _ = store.apply(d, T, 0, GRACE, &Limits::default(), &mut out);
+        out
+    }
+
+    fn snapshot(up_to: u64, gc_floor: u64, entries: Vec<crate::wire::WireEntry>) -> OriginDelta {
+        OriginDelta {
+            origin: a(9),
+            generation: 1,
+            from_version: 0,
+            up_to,
+            gc_floor,
+            entries,
+        }
+    }
+
+    #[test]
+    fn a_reset_node_passes_on_the_floor_it_accepted() {
+        let bytes = Value::Bytes(Bytes::from_static(b"v"));
+        // A holds key k at version 2; the origin then deleted k at version 3 and collected the
+        // tombstone, so B learns the origin from a snapshot without k.
+        let mut holder = Store::new(a(1), 1, T);
+        apply(
+            &mut holder,
+            snapshot(2, 0, vec![entry("k", 2, bytes.clone())]),
+        );
+        let mut relay = Store::new(a(2), 1, T);
+        apply(&mut relay, snapshot(3, 3, vec![]));
+        let (delta, _) = relay.origins[&a(9)].delta_from(a(9), 2, 10_000).unwrap();
+        assert!(
+            delta.gc_floor >= 3,
+            "the relay must admit it cannot vouch below version 3"
+        );
+        apply(&mut holder, delta);
+        let s = &holder.origins[&a(9)];
+        assert!(
+            s.needs_reset,
+            "the holder must ask for a reset rather than keep k"
+        );
+        assert_eq!(s.digest_version(), 0);
+        // The reset removes k.
+        let out = apply(&mut holder, snapshot(3, 3, vec![]));
+        assert!(holder.user_value(&a(9), "k").is_none());
+        assert!(out.contains(&Change::Deleted {
+            origin: a(9),
+            key: "k".into()
+        }));
+    }
+
+    #[test]
+    fn resets_never_move_a_version_backwards() {
+        let mut s = Store::new(a(1), 1, T);
+        apply(
+            &mut s,
+            snapshot(
+                5,
+                0,
+                vec![entry("k", 5, Value::Bytes(Bytes::from_static(b"new")))],
+            ),
+        );
+        s.origins.get_mut(&a(9)).unwrap().needs_reset = true;
+        apply(
+            &mut s,
+            snapshot(
+                2,
+                0,
+                vec![entry("k", 2, Value::Bytes(Bytes::from_static(b"old")))],
+            ),
+        );
+        assert_eq!(s.origins[&a(9)].max_version, 5);
+        assert_eq!(s.user_value(&a(9), "k").unwrap().as_ref(), b"new");
+    }
+
+    #[test]
+    fn gaps_are_refused_and_overlaps_applied_once() {
+        let mut s = Store::new(a(1), 1, T);
+        apply(
+            &mut s,
+            snapshot(
+                2,
+                0,
+                vec![entry("a", 2, Value::Bytes(Bytes::from_static(b"1")))],
+            ),
+        );
+        let gap = OriginDelta {
+            from_version: 4,
+            up_to: 6,
+            ..snapshot(6, 0, vec![entry("b", 6, Value::Tombstone)])
+        };
+        assert!(apply(&mut s, gap).is_empty());
+        assert_eq!(s.origins[&a(9)].max_version, 2);
+        let run = OriginDelta {
+            from_version: 1,
+            ..snapshot(
+                4,
+                0,
+                vec![
+                    entry("a", 2, Value::Bytes(Bytes::from_static(b"1"))),
+                    entry("c", 4, Value::Bytes(Bytes::from_static(b"3"))),
+                ],
+            )
+        };
+        let out = apply(&mut s, run);
+        assert_eq!(
+            out.len(),
+            1,
+            "only the entry beyond version 2 is new: {out:?}"
+        );
+        assert_eq!(s.origins[&a(9)].max_version, 4);
+    }
+
+    #[test]
+    fn expiry_turns_entries_into_tombstones_that_are_still_sent() {
+        let mut s = Store::new(a(1), 1, T);
+        let limits = Limits::default();
+        s.write_local(
+            Key::User("k".into()),
+            Value::Bytes(Bytes::from_static(b"v")),
+            Some(100),
+            T,
+            GRACE,
+            &limits,
+        )
+        .unwrap();
+        // Re-setting with the same expiry keeps exactly one expiry record.
+        s.write_local(
+            Key::User("k".into()),
+            Value::Bytes(Bytes::from_static(b"w")),
+            Some(100),
+            T,
+            GRACE,
+            &limits,
+        )
+        .unwrap();
+        assert_eq!(s.next_expiry(), Some(100));
+        let mut out = Vec::new();
+        s.expire(100, T, GRACE, &mut out);
+        assert_eq!(out.len(), 1);
+        let me = a(1);
+        let (delta, _) = s.origins[&me].delta_from(me, 1, 10_000).unwrap();
+        assert_eq!(delta.entries.len(), 1);
+        assert_eq!(delta.entries[0].value, Value::Tombstone);
+        assert_eq!(delta.entries[0].version, 2);
+        s.collect_tombstones(T + GRACE);
+        assert_eq!(s.origins[&me].gc_floor, 2);
+        assert!(s.origins[&me].is_empty());
     }
 }

@@ -65,7 +65,17 @@ impl Sealer {
     fn header(&self, sealed: bool, key_id: u8) -> [u8; HEADER_LEN] {
         let c = self.cluster_id.to_le_bytes();
         let flags = if sealed { FLAG_SEALED } else { 0 };
-        [MAGIC[0], MAGIC[1], PROTOCOL_VERSION, flags, key_id, c[0], c[1], c[2], c[3]]
+        [
+            MAGIC[0],
+            MAGIC[1],
+            PROTOCOL_VERSION,
+            flags,
+            key_id,
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+        ]
     }
 
     /// Wraps `body` into an envelope, sealing it with a fresh random nonce when keyed.
@@ -134,7 +144,12 @@ impl Sealer {
                 let tag = Tag::try_from(&msg[tag_at..]).map_err(|_| DropReason::Forged)?;
                 let mut body = msg[HEADER_LEN + NONCE_LEN..tag_at].to_vec();
                 cipher
-                    .decrypt_inout_detached(&nonce, &msg[..HEADER_LEN], body.as_mut_slice().into(), &tag)
+                    .decrypt_inout_detached(
+                        &nonce,
+                        &msg[..HEADER_LEN],
+                        body.as_mut_slice().into(),
+                        &tag,
+                    )
                     .map_err(|_| DropReason::Forged)?;
                 Ok(Cow::Owned(body))
             }
@@ -157,7 +172,10 @@ mod tests {
         let env = s.seal(b"hello", &mut rng());
         assert_eq!(env.len(), 5 + HEADER_LEN);
         assert_eq!(s.open(&env).unwrap().as_ref(), b"hello");
-        assert_eq!(Sealer::new("other", None).open(&env), Err(DropReason::WrongCluster));
+        assert_eq!(
+            Sealer::new("other", None).open(&env),
+            Err(DropReason::WrongCluster)
+        );
         let mut bad = env.clone();
         bad[2] = 9;
         assert_eq!(s.open(&bad), Err(DropReason::UnsupportedVersion));
@@ -171,7 +189,10 @@ mod tests {
         let mut r = rng();
         let a = s.seal(b"secret body", &mut r);
         let b = s.seal(b"secret body", &mut r);
-        assert_ne!(a, b, "random nonces: the same body never seals the same way");
+        assert_ne!(
+            a, b,
+            "random nonces: the same body never seals the same way"
+        );
         assert_eq!(a.len(), 11 + HEADER_LEN + SEAL_OVERHEAD);
         assert!(!a.windows(6).any(|w| w == b"secret"));
         assert_eq!(s.open(&a).unwrap().as_ref(), b"secret body");
@@ -183,7 +204,10 @@ mod tests {
         let other = Sealer::new("c", Some(&NetworkKey::from_bytes([8; 32], 0)));
         assert_eq!(other.open(&a), Err(DropReason::Forged));
         let public = Sealer::new("c", None);
-        assert_eq!(s.open(&public.seal(b"x", &mut r)), Err(DropReason::Unsealed));
+        assert_eq!(
+            s.open(&public.seal(b"x", &mut r)),
+            Err(DropReason::Unsealed)
+        );
         assert_eq!(public.open(&a), Err(DropReason::UnexpectedSeal));
         let rotated = Sealer::new("c", Some(&NetworkKey::from_bytes([7; 32], 1)));
         assert_eq!(rotated.open(&a), Err(DropReason::UnknownKey));

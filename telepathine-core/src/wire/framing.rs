@@ -44,7 +44,10 @@ pub struct FrameDecoder {
 impl FrameDecoder {
     /// A decoder refusing frames over `max_frame` bytes.
     pub fn new(max_frame: usize) -> Self {
-        FrameDecoder { buf: Vec::new(), max_frame }
+        FrameDecoder {
+            buf: Vec::new(),
+            max_frame,
+        }
     }
 
     /// Bytes received but not yet returned as frames.
@@ -92,7 +95,10 @@ mod tests {
     #[test]
     fn refuses_oversize_and_empty_before_buffering() {
         let mut d = FrameDecoder::new(100);
-        assert_eq!(d.push(&101u32.to_be_bytes()), Err(FrameError::BadLength(101)));
+        assert_eq!(
+            d.push(&101u32.to_be_bytes()),
+            Err(FrameError::BadLength(101))
+        );
         let mut d = FrameDecoder::new(100);
         assert_eq!(d.push(&0u32.to_be_bytes()), Err(FrameError::BadLength(0)));
         let mut d = FrameDecoder::new(100);

@@ -39,5 +39,6 @@ pub fn cluster_id(cluster: &str) -> u32 {
 
 /// Exact encoded size of `value` in postcard, without encoding it.
 pub fn encoded_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
-    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default()).unwrap_or(usize::MAX)
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .unwrap_or(usize::MAX)
 }
