@@ -16,6 +16,8 @@ pub(crate) struct PeerState {
     pub dead: Option<DeathCause>,
     /// When the current judgement began.
     pub since: Timestamp,
+    /// When this node first learned of the peer.
+    pub known_since: Timestamp,
 }
 
 /// A peer that sends heartbeats to this node.
@@ -58,6 +60,9 @@ pub(crate) struct Membership {
     /// Forgotten peers: generation at or below which they stay forgotten, and until when.
     pub forgotten: BTreeMap<SocketAddr, (u64, Timestamp)>,
     pub seeds: BTreeSet<SocketAddr>,
+    /// Peers that released this node as a monitor, and until when it should not expect their
+    /// heartbeats.
+    pub released: BTreeMap<SocketAddr, Timestamp>,
 }
 
 impl Membership {
@@ -87,6 +92,7 @@ impl Membership {
         let entry = self.peers.entry(peer).or_insert(PeerState {
             dead: Some(DeathCause::Failed),
             since: now,
+            known_since: now,
         });
         let changed = entry.dead != dead;
         if changed {
@@ -137,6 +143,19 @@ impl Membership {
         self.accusations.retain(|_, by| !by.is_empty());
     }
 
+    /// The `k` live predecessors of `node` on the ring: the peers it should be monitoring.
+    pub fn predecessors(&self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
+        let pos = (ring_hash(node), *node);
+        self.ring
+            .range(..pos)
+            .rev()
+            .chain(self.ring.range(pos..).rev())
+            .map(|(_, a)| *a)
+            .filter(|a| a != node)
+            .take(k)
+            .collect()
+    }
+
     /// The `k` live successors of `node` on the ring: the monitors it should have.
     pub fn successors(&self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
         let pos = (ring_hash(node), *node);
@@ -185,6 +204,12 @@ mod tests {
         assert!(!s2.contains(&victim));
         assert_eq!(&s2[..7], &s[1..], "the next successor steps in");
         assert_eq!(m.successors(&a(0), 100).len(), 18);
+        for p in m.predecessors(&a(0), 8) {
+            assert!(
+                m.successors(&p, 8).contains(&a(0)),
+                "a predecessor counts on this node"
+            );
+        }
         assert_eq!(m.live_len(), 18);
         let listed: BTreeSet<SocketAddr> = (0..m.live_len()).filter_map(|i| m.live_at(i)).collect();
         assert_eq!(listed, m.live().copied().collect());

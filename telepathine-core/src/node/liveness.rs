@@ -182,7 +182,12 @@ impl Node {
         if current == Some(&value) {
             return;
         }
-        if self.write(Key::Accuse(peer), value, None).is_ok() {
+        // The accusation outlives every node's grace period, so nobody that still holds the peer
+        // sees it alive again because the accusers forgot it first; then it expires on its own.
+        let expires = self
+            .wall_now()
+            .saturating_add(crate::time::duration_ms(self.config.dead_grace * 2));
+        if self.write(Key::Accuse(peer), value, Some(expires)).is_ok() {
             self.on_change(Change::Accusation {
                 accuser: self.id.addr,
                 accused: peer,

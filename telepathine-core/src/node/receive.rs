@@ -151,6 +151,11 @@ impl Node {
         let mut changes = Vec::new();
         for d in delta.origins {
             if self.members.is_forgotten(&d.origin, d.generation) {
+                // Someone still carries it: keep ignoring it for as long as that lasts.
+                let until = self.now + self.config.dead_grace;
+                if let Some(entry) = self.members.forgotten.get_mut(&d.origin) {
+                    entry.1 = entry.1.max(until);
+                }
                 continue;
             }
             match self.store.apply(
@@ -249,6 +254,8 @@ impl Node {
     pub(super) fn on_heartbeat(&mut self, from: crate::identity::NodeId, release: bool) {
         if release {
             self.members.monitored.remove(&from.addr);
+            let until = self.now + self.config.heartbeat_interval * 10;
+            self.members.released.insert(from.addr, until);
             self.withdraw_accusation(from.addr);
             return;
         }
