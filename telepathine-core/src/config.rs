@@ -111,6 +111,8 @@ pub struct Limits {
     pub max_keys_per_origin: usize,
     /// Most bytes of keys and values one origin may hold.
     pub max_origin_bytes: usize,
+    /// Most bytes of keys and values held over all origins.
+    pub max_total_bytes: usize,
     /// Most peers remembered; further strangers are ignored until some are forgotten.
     pub max_peers: usize,
     /// Longest lifetime of a `say` event.
@@ -129,6 +131,7 @@ impl Default for Limits {
             max_event_name_bytes: 256,
             max_keys_per_origin: 100_000,
             max_origin_bytes: 64 << 20,
+            max_total_bytes: 1 << 30,
             max_peers: 65_536,
             max_event_lifetime: Duration::from_secs(600),
             max_ttl: Duration::from_secs(30 * 24 * 3600),

@@ -99,6 +99,8 @@ pub struct Stats {
     pub entries_applied: u64,
     /// Local writes refused because a limit was reached.
     pub writes_refused: u64,
+    /// Times this node started a new generation because a peer claimed a newer history of it.
+    pub rebirths: u64,
 }
 
 impl Stats {

@@ -105,8 +105,19 @@ fn any_digest() -> impl Strategy<Value = Digest> {
 
 fn any_message() -> impl Strategy<Value = Message> {
     let body = prop_oneof![
-        any_digest().prop_map(Body::Syn),
-        (any_digest(), any_delta()).prop_map(|(d, x)| Body::SynAck(d, x)),
+        (any_digest(), any::<u64>(), any::<u64>()).prop_map(|(digest, cookie, echo)| Body::Syn {
+            digest,
+            cookie,
+            echo
+        }),
+        (any_digest(), any_delta(), any::<u64>(), any::<u64>()).prop_map(
+            |(digest, delta, cookie, echo)| Body::SynAck {
+                digest,
+                delta,
+                cookie,
+                echo
+            }
+        ),
         any_delta().prop_map(Body::Ack),
         (any::<u64>(), any::<bool>()).prop_map(|(incarnation, release)| Body::Heartbeat {
             incarnation,

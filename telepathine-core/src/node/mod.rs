@@ -1,6 +1,7 @@
 //! The node: the sans-IO state machine that applications and drivers talk to.
 
 mod commands;
+mod exchange;
 mod liveness;
 mod receive;
 mod timers;
@@ -72,6 +73,10 @@ pub struct Node {
     sealer: Sealer,
     seq: u64,
     digest_cursor: Option<SocketAddr>,
+    /// Keys of this node's cookie function (see `exchange.rs`).
+    cookie_keys: (u64, u64),
+    /// Cookies peers gave this node, echoed in later exchanges with them.
+    cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
     next_gossip: Timestamp,
     next_heartbeat: Timestamp,
     last_tick: Option<Timestamp>,
@@ -101,13 +106,20 @@ impl Node {
             .copied()
             .filter(|s| *s != id.addr)
             .collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let cookie_keys = (
+            rand_core::Rng::next_u64(&mut rng),
+            rand_core::Rng::next_u64(&mut rng),
+        );
         Ok(Node {
+            cookie_keys,
+            cookies: alloc::collections::BTreeMap::new(),
             replay: ReplayGuard::new(config.limits.max_peers),
             store: Store::new(id.addr, id.generation, Timestamp::ZERO),
             members,
             sealer,
             id,
-            rng: ChaCha8Rng::seed_from_u64(rng_seed),
+            rng,
             now: Timestamp::ZERO,
             wall_offset: 0,
             running: false,

@@ -7,10 +7,7 @@ use super::{Node, Transmit, TransmitKind};
 use crate::state::Change;
 use crate::stats::DropReason;
 use crate::time::Timestamp;
-use crate::wire::{Body, Delta, Digest, Message, OriginDelta, ReplayVerdict, Value};
-
-/// Room left in an envelope for the message fields around a digest or delta.
-const MESSAGE_OVERHEAD: usize = 96;
+use crate::wire::{Body, Delta, Digest, MAX_VERSION, Message, OriginDelta, ReplayVerdict, Value};
 
 impl Node {
     /// Handles a datagram received from `from` (the transport's source address).
@@ -58,11 +55,17 @@ impl Node {
             self.members.forgotten.remove(&from.addr);
         }
         match msg.body {
-            Body::Syn(digest) => self.on_syn(from.addr, digest),
-            Body::SynAck(digest, delta) => {
-                self.apply_delta(delta);
-                self.on_digest_reply(from.addr, digest);
-            }
+            Body::Syn {
+                digest,
+                cookie,
+                echo,
+            } => self.on_syn(from.addr, digest, cookie, echo, len),
+            Body::SynAck {
+                digest,
+                delta,
+                cookie,
+                echo,
+            } => self.on_synack(from.addr, digest, delta, cookie, echo, len),
             Body::Ack(delta) => self.apply_delta(delta),
             Body::Heartbeat {
                 incarnation: _,
@@ -98,17 +101,19 @@ impl Node {
 
     fn well_formed(&self, body: &Body) -> bool {
         match body {
-            Body::Syn(d) => self.digest_ok(d),
-            Body::SynAck(d, delta) => self.digest_ok(d) && self.delta_ok(delta),
+            Body::Syn { digest, .. } => self.digest_ok(digest),
+            Body::SynAck { digest, delta, .. } => self.digest_ok(digest) && self.delta_ok(delta),
             Body::Ack(delta) => self.delta_ok(delta),
             Body::Heartbeat { .. } => true,
         }
     }
 
     fn digest_ok(&self, d: &Digest) -> bool {
-        d.entries
-            .iter()
-            .all(|e| e.version == 0 || e.generation != 0)
+        // Honest digests fit a datagram, and no entry takes fewer than four bytes.
+        d.entries.len() <= self.config.datagram_budget / 4
+            && d.entries
+                .iter()
+                .all(|e| (e.version == 0 || e.generation != 0) && e.version <= MAX_VERSION)
     }
 
     fn delta_ok(&self, delta: &Delta) -> bool {
@@ -117,7 +122,11 @@ impl Node {
 
     fn origin_delta_ok(&self, d: &OriginDelta) -> bool {
         let limits = &self.config.limits;
-        if d.generation == 0 || d.up_to < d.from_version {
+        if d.generation == 0
+            || d.up_to < d.from_version
+            || d.up_to > MAX_VERSION
+            || d.gc_floor > MAX_VERSION
+        {
             return false;
         }
         let mut last = d.from_version;
@@ -146,7 +155,7 @@ impl Node {
         true
     }
 
-    fn apply_delta(&mut self, delta: Delta) {
+    pub(super) fn apply_delta(&mut self, delta: Delta) {
         let wall = self.wall_now();
         let mut changes = Vec::new();
         for d in delta.origins {
@@ -171,84 +180,6 @@ impl Node {
             }
         }
         self.process_changes(changes);
-    }
-
-    fn room_for_new_origins(&self) -> usize {
-        self.config
-            .limits
-            .max_peers
-            .saturating_sub(self.store.origins.len().saturating_sub(1))
-    }
-
-    fn body_budget(&self) -> usize {
-        self.config
-            .datagram_budget
-            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
-    }
-
-    fn stream_budget(&self) -> usize {
-        self.config
-            .limits
-            .max_frame_bytes
-            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
-    }
-
-    fn on_syn(&mut self, from: SocketAddr, digest: Digest) {
-        let members = &self.members;
-        let cmp = self.store.compare(
-            &digest,
-            |a, g| members.is_forgotten(a, g),
-            self.room_for_new_origins(),
-        );
-        let budget = self.body_budget();
-        let mut reply = Digest {
-            cover: crate::wire::Cover::Listed,
-            entries: cmp.requests,
-        };
-        let mut used = crate::wire::encoded_len(&reply);
-        if used < budget / 3 {
-            // Add a window of this node's own origins, so the initiator can send what this node
-            // has never heard of.
-            let recent = self.now - self.config.gossip_interval * 3;
-            let own = self
-                .store
-                .digest(budget / 3 - used, &mut self.digest_cursor, recent);
-            reply.cover = own.cover;
-            reply.entries.extend(own.entries);
-            used = crate::wire::encoded_len(&reply);
-        } else {
-            reply
-                .entries
-                .truncate(reply.entries.len().min(budget / 3 / 8));
-            used = crate::wire::encoded_len(&reply);
-        }
-        let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used));
-        self.send(from, true, Body::SynAck(reply, delta));
-    }
-
-    fn on_digest_reply(&mut self, from: SocketAddr, digest: Digest) {
-        let members = &self.members;
-        let cmp = self
-            .store
-            .compare(&digest, |a, g| members.is_forgotten(a, g), 0);
-        let delta = self.build_delta(&cmp.wants, self.body_budget());
-        if !delta.is_empty() {
-            self.send(from, true, Body::Ack(delta));
-        }
-    }
-
-    /// A delta for `wants`: within `datagram_room` when that holds it all, otherwise as much as
-    /// a stream frame holds when streams are available.
-    fn build_delta(&mut self, wants: &[(SocketAddr, u64)], datagram_room: usize) -> Delta {
-        if wants.is_empty() {
-            return Delta::default();
-        }
-        let room = if self.config.streams {
-            self.stream_budget()
-        } else {
-            datagram_room
-        };
-        self.store.delta(wants, room, &mut self.rng)
     }
 
     pub(super) fn on_heartbeat(&mut self, from: crate::identity::NodeId, release: bool) {
@@ -319,14 +250,6 @@ impl Node {
             payload,
             kind,
         });
-    }
-
-    pub(super) fn send_syn(&mut self, to: SocketAddr) {
-        let budget = self.body_budget();
-        let recent = self.now - self.config.gossip_interval * 3;
-        let digest = self.store.digest(budget, &mut self.digest_cursor, recent);
-        let addressed = self.store.origins.contains_key(&to);
-        self.send(to, addressed, Body::Syn(digest));
     }
 
     pub(super) fn process_changes(&mut self, changes: Vec<Change>) {

@@ -17,6 +17,9 @@ pub(crate) struct Comparison {
     pub requests: Vec<DigestEntry>,
     /// `(origin, version the peer holds)` for state the peer lacks.
     pub wants: Vec<(SocketAddr, u64)>,
+    /// The highest generation in which the peer claims a newer history of this node than this
+    /// node has.
+    pub usurped: Option<u64>,
 }
 
 fn entry_size(e: &DigestEntry) -> usize {
@@ -127,6 +130,15 @@ impl Store {
             if !listed.insert(e.origin) {
                 continue;
             }
+            if e.origin == self.me {
+                let mine = self.mine();
+                if e.generation > mine.generation
+                    || (e.generation == mine.generation && e.version > mine.max_version)
+                {
+                    out.usurped = out.usurped.max(Some(e.generation));
+                    continue;
+                }
+            }
             match self.origins.get(&e.origin) {
                 None => {
                     if e.generation != 0 && !forgotten(&e.origin, e.generation) && room_for_new > 0
@@ -151,10 +163,6 @@ impl Store {
                     } else if e.generation < s.generation {
                         out.wants.push((e.origin, 0));
                     } else if e.version > s.digest_version() {
-                        if e.origin == self.me {
-                            // Nobody knows this node's own state better than itself.
-                            continue;
-                        }
                         out.requests.push(DigestEntry {
                             origin: e.origin,
                             generation: s.generation,

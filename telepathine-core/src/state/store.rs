@@ -68,6 +68,8 @@ pub(crate) struct Store {
     tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
     /// (when new versions last arrived, origin), so digests find recent changes without a scan.
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
+    /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
+    total_bytes: usize,
 }
 
 impl Store {
@@ -82,6 +84,7 @@ impl Store {
             expiries: BTreeSet::new(),
             tombstones: BTreeSet::new(),
             recent,
+            total_bytes: 0,
         }
     }
 
@@ -157,7 +160,9 @@ impl Store {
             matches!(entry.value, Value::Tombstone),
             entry.version,
         );
+        let before = state.bytes();
         let old = state.insert(key.clone(), entry);
+        self.total_bytes = self.total_bytes + state.bytes() - before;
         // Unindex the old entry before indexing the new one: both may share an expiry time.
         if let Some(old) = &old {
             self.unindex(origin, &key, old);
@@ -182,12 +187,49 @@ impl Store {
         // avoids storing their collection time in the entry.
     }
 
+    /// Starts this node's own state over in `generation`, rewriting its live entries at fresh
+    /// versions. Events are not carried over: peers that heard them would hear them again.
+    pub fn rebirth(
+        &mut self,
+        generation: u64,
+        now: Timestamp,
+        grace: core::time::Duration,
+        limits: &Limits,
+    ) {
+        let me = self.me;
+        let Some(old) = self.origins.get_mut(&me) else {
+            return;
+        };
+        let said = old.heard_seq;
+        self.total_bytes -= old.bytes();
+        let mut entries: Vec<(Key, Entry)> = old.clear();
+        self.recent.remove(&(old.changed_at, me));
+        *old = OriginState::new(generation, now);
+        old.heard_seq = said;
+        self.recent.insert((now, me));
+        entries.sort_by_key(|(_, e)| e.version);
+        for (key, entry) in entries {
+            self.unindex(me, &key, &entry);
+            let keep = matches!(
+                (&key, &entry.value),
+                (Key::User(_), Value::Bytes(_))
+                    | (Key::Status, _)
+                    | (Key::Accuse(_), Value::Accusation { .. })
+            );
+            if keep {
+                // Limits held for the old life, so they hold for the same entries now.
+                let _ = self.write_local(key, entry.value, entry.expires_at, now, grace, limits);
+            }
+        }
+    }
+
     /// Removes an origin entirely (forgetting a dead peer).
     pub fn remove_origin(&mut self, origin: &SocketAddr) -> Option<OriginState> {
         if *origin == self.me {
             return None;
         }
         let state = self.origins.remove(origin)?;
+        self.total_bytes -= state.bytes();
         self.recent.remove(&(state.changed_at, *origin));
         for (key, entry) in state.iter() {
             if let Some(at) = entry.expires_at {
@@ -234,6 +276,7 @@ impl Store {
                 if !reset {
                     return Ok(0);
                 }
+                self.total_bytes -= s.bytes();
                 let old = s.clear();
                 let changed_at = s.changed_at;
                 *s = OriginState::new(d.generation, changed_at);
@@ -272,6 +315,7 @@ impl Store {
         let mut previous: BTreeMap<Key, Entry> = BTreeMap::new();
         if reset {
             let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            self.total_bytes -= s.bytes();
             for (key, entry) in s.clear() {
                 self.unindex(origin, &key, &entry);
                 previous.insert(key, entry);
@@ -294,6 +338,11 @@ impl Store {
                 expires_at: e.expires_at,
             };
             let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
+            if let Key::Event(_) = e.key {
+                // Events live briefly by design; a peer cannot make one linger.
+                let cap = wall.saturating_add(crate::time::duration_ms(limits.max_event_lifetime));
+                entry.expires_at = Some(entry.expires_at.unwrap_or(cap).min(cap));
+            }
             if let Some(at) = entry.expires_at.as_mut() {
                 *at = (*at).min(max_expiry);
                 if *at <= wall {
@@ -302,8 +351,10 @@ impl Store {
             }
             let new_key = s.get(&e.key).is_none();
             let old_cost = s.get(&e.key).map_or(0, |x| entry_cost(&e.key, x));
+            let added = entry_cost(&e.key, &entry);
             if (new_key && s.len() >= limits.max_keys_per_origin)
-                || s.bytes() - old_cost + entry_cost(&e.key, &entry) > limits.max_origin_bytes
+                || s.bytes() - old_cost + added > limits.max_origin_bytes
+                || self.total_bytes - old_cost + added > limits.max_total_bytes
             {
                 // Stop before this entry: the origin stays consistent up to the previous one.
                 up_to = e.version - 1;
@@ -409,7 +460,9 @@ impl Store {
                 value: Value::Tombstone,
                 expires_at: Some(at),
             };
+            let before = state.bytes();
             state.insert(key.clone(), tomb);
+            self.total_bytes = self.total_bytes + state.bytes() - before;
             self.tombstones
                 .insert((now + grace, origin, key.clone(), entry.version));
             match (key, entry.value) {
@@ -442,7 +495,9 @@ impl Store {
                 .get(&key)
                 .is_some_and(|e| e.version == version && matches!(e.value, Value::Tombstone));
             if current {
+                let before = state.bytes();
                 state.remove(&key);
+                self.total_bytes = self.total_bytes + state.bytes() - before;
                 state.gc_floor = state.gc_floor.max(version);
             }
         }

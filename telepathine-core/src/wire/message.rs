@@ -29,9 +29,26 @@ pub struct Message {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Body {
     /// Opens an exchange: what the initiator has.
-    Syn(Digest),
+    Syn {
+        /// The initiator's state.
+        digest: Digest,
+        /// The initiator's cookie for the receiver, to be echoed back.
+        cookie: u64,
+        /// The receiver's cookie for the initiator as last received, or 0: proves the initiator
+        /// receives at its advertised address, which unlocks full-size replies.
+        echo: u64,
+    },
     /// Answers a `Syn`: what the responder has (for what it lacks) and what the initiator lacks.
-    SynAck(Digest, Delta),
+    SynAck {
+        /// The responder's requests and a window of its own state.
+        digest: Digest,
+        /// What the initiator lacks.
+        delta: Delta,
+        /// The responder's cookie for the initiator.
+        cookie: u64,
+        /// The initiator's cookie from the `Syn`.
+        echo: u64,
+    },
     /// Closes an exchange with what the responder lacks. Also pushes news unasked (a leave).
     Ack(Delta),
     /// A liveness signal to one of the sender's monitors.
@@ -47,8 +64,8 @@ impl Body {
     /// A short name for statistics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Body::Syn(_) => "syn",
-            Body::SynAck(..) => "synack",
+            Body::Syn { .. } => "syn",
+            Body::SynAck { .. } => "synack",
             Body::Ack(_) => "ack",
             Body::Heartbeat { .. } => "heartbeat",
         }

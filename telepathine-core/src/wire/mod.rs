@@ -18,6 +18,11 @@ pub use replay::{ReplayGuard, ReplayVerdict};
 pub const MAGIC: [u8; 2] = *b"TP";
 /// Protocol version carried in every header; a node drops other versions.
 pub const PROTOCOL_VERSION: u8 = 1;
+/// Highest version or generation-relative counter a message may carry. A node writing a
+/// million keys a second takes nine years to reach it; the bound keeps a malicious key holder
+/// from pinning a copy at `u64::MAX`, past which its owner could never write again.
+pub const MAX_VERSION: u64 = 1 << 48;
+
 /// Smallest datagram budget a node accepts: room for the envelope and a useful body.
 pub const MIN_DATAGRAM_BUDGET: usize = 512;
 

@@ -1,0 +1,199 @@
+//! The Scuttlebutt push-pull exchange, and the cookies that keep it from amplifying.
+//!
+//! A `Syn` or `SynAck` earns a full-size answer only when it echoes the cookie this node gave
+//! its sender, which proves the sender receives at the address it advertises. Anything else
+//! (a first contact, or a message forged to reflect traffic at a victim) gets an answer at most
+//! twice its own size: enough to hand over the cookie and the requests, so the next exchange is
+//! full-size.
+
+use core::hash::Hasher;
+use core::net::{IpAddr, SocketAddr};
+use siphasher::sip::SipHasher24;
+
+use super::Node;
+use crate::wire::{Body, Cover, Delta, Digest};
+
+/// Room kept free in an envelope for the message fields around a digest or delta.
+const MESSAGE_OVERHEAD: usize = 96;
+
+impl Node {
+    pub(super) fn body_budget(&self) -> usize {
+        self.config
+            .datagram_budget
+            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+    }
+
+    fn stream_budget(&self) -> usize {
+        self.config
+            .limits
+            .max_frame_bytes
+            .saturating_sub(self.sealer.overhead() + MESSAGE_OVERHEAD)
+    }
+
+    fn room_for_new_origins(&self) -> usize {
+        self.config
+            .limits
+            .max_peers
+            .saturating_sub(self.store.origins.len().saturating_sub(1))
+    }
+
+    /// This node's cookie for `peer`: a keyed hash only this node can compute, never 0.
+    pub(super) fn cookie_for(&self, peer: SocketAddr) -> u64 {
+        let mut h = SipHasher24::new_with_keys(self.cookie_keys.0, self.cookie_keys.1);
+        match peer.ip() {
+            IpAddr::V4(ip) => h.write(&ip.octets()),
+            IpAddr::V6(ip) => h.write(&ip.octets()),
+        }
+        h.write_u16(peer.port());
+        h.finish() | 1
+    }
+
+    fn remember_cookie(&mut self, peer: SocketAddr, cookie: u64) {
+        if cookie != 0
+            && (self.cookies.contains_key(&peer)
+                || self.cookies.len() < self.config.limits.max_peers)
+        {
+            self.cookies.insert(peer, cookie);
+        }
+    }
+
+    /// Opens an exchange with `to`.
+    pub(super) fn send_syn(&mut self, to: SocketAddr) {
+        let budget = self.body_budget();
+        let recent = self.now - self.config.gossip_interval * 3;
+        let digest = self.store.digest(budget, &mut self.digest_cursor, recent);
+        let addressed = self.store.origins.contains_key(&to);
+        let cookie = self.cookie_for(to);
+        let echo = self.cookies.get(&to).copied().unwrap_or(0);
+        self.send(
+            to,
+            addressed,
+            Body::Syn {
+                digest,
+                cookie,
+                echo,
+            },
+        );
+    }
+
+    pub(super) fn on_syn(
+        &mut self,
+        from: SocketAddr,
+        digest: Digest,
+        cookie: u64,
+        echo: u64,
+        len: usize,
+    ) {
+        self.remember_cookie(from, cookie);
+        let verified = echo == self.cookie_for(from);
+        let members = &self.members;
+        let cmp = self.store.compare(
+            &digest,
+            |a, g| members.is_forgotten(a, g),
+            self.room_for_new_origins(),
+        );
+        self.refute_usurper(cmp.usurped);
+        let budget = if verified {
+            self.body_budget()
+        } else {
+            self.body_budget().min(2 * len)
+        };
+        let mut reply = Digest {
+            cover: Cover::Listed,
+            entries: cmp.requests,
+        };
+        // Requests first (they are what this node needs), in at most a third of the room.
+        while !reply.entries.is_empty() && crate::wire::encoded_len(&reply) > budget / 3 {
+            let keep = reply.entries.len() / 2;
+            reply.entries.truncate(keep);
+        }
+        let mut used = crate::wire::encoded_len(&reply);
+        if verified && used < budget / 3 {
+            // A window of this node's own origins, so the initiator can send what this node has
+            // never heard of.
+            let recent = self.now - self.config.gossip_interval * 3;
+            let own = self
+                .store
+                .digest(budget / 3 - used, &mut self.digest_cursor, recent);
+            reply.cover = own.cover;
+            reply.entries.extend(own.entries);
+            used = crate::wire::encoded_len(&reply);
+        }
+        let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used), verified);
+        // Echo the initiator's cookie (proof that this answer came from its peer), and give ours.
+        let mine = self.cookie_for(from);
+        self.send(
+            from,
+            true,
+            Body::SynAck {
+                digest: reply,
+                delta,
+                cookie: mine,
+                echo: cookie,
+            },
+        );
+    }
+
+    pub(super) fn on_synack(
+        &mut self,
+        from: SocketAddr,
+        digest: Digest,
+        delta: Delta,
+        cookie: u64,
+        echo: u64,
+        len: usize,
+    ) {
+        self.remember_cookie(from, cookie);
+        let verified = echo == self.cookie_for(from);
+        self.apply_delta(delta);
+        let members = &self.members;
+        let cmp = self
+            .store
+            .compare(&digest, |a, g| members.is_forgotten(a, g), 0);
+        self.refute_usurper(cmp.usurped);
+        let budget = if verified {
+            self.body_budget()
+        } else {
+            self.body_budget().min(2 * len)
+        };
+        let delta = self.build_delta(&cmp.wants, budget, verified);
+        if !delta.is_empty() {
+            self.send(from, true, Body::Ack(delta));
+        }
+    }
+
+    /// A delta for `wants` within `datagram_room`, or within a stream frame when streams are
+    /// available and the peer is verified.
+    fn build_delta(
+        &mut self,
+        wants: &[(SocketAddr, u64)],
+        datagram_room: usize,
+        verified: bool,
+    ) -> Delta {
+        if wants.is_empty() {
+            return Delta::default();
+        }
+        let room = if self.config.streams && verified {
+            self.stream_budget()
+        } else {
+            datagram_room
+        };
+        self.store.delta(wants, room, &mut self.rng)
+    }
+
+    /// A peer claims a newer history of this node than this node has: a previous life with a
+    /// later clock, or a forgery. Either way, only a new generation above the claim makes peers
+    /// take this node's real state again.
+    fn refute_usurper(&mut self, claimed: Option<u64>) {
+        let Some(claimed) = claimed else { return };
+        let generation = claimed.max(self.id.generation).saturating_add(1);
+        self.id.generation = generation;
+        self.store.rebirth(
+            generation,
+            self.now,
+            self.config.tombstone_grace,
+            &self.config.limits,
+        );
+        self.stats.rebirths += 1;
+    }
+}
