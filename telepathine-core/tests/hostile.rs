@@ -108,7 +108,7 @@ fn a_digest_naming_a_million_origins_is_refused() {
         .map(|i| DigestEntry { origin: SocketAddr::from((i.to_be_bytes(), 1)), generation: 1, version: 1 })
         .collect();
     let mut f = Forger::new(addr(77));
-    let body = Body::Syn { digest: Digest { cover: Cover::Listed, entries }, cookie: 1, echo: 0 };
+    let body = Body::Syn { digest: Digest { cover: Cover::Listed, entries }, summary: 0, cookie: 1, echo: 0 };
     let bytes = f.seal(addr(0), body);
     assert!(bytes.len() <= 8 << 20, "fits a frame: {}", bytes.len());
     let before = net.node(0).footprint();
@@ -228,7 +228,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
     // A key holder spoofs a first contact from a victim: cover All, nothing listed.
     let victim = addr(66);
     let mut f = Forger::new(victim);
-    let syn = Body::Syn { digest: Digest { cover: Cover::All, entries: vec![] }, cookie: 3, echo: 0 };
+    let syn = Body::Syn { digest: Digest { cover: Cover::All, entries: vec![] }, summary: 0, cookie: 3, echo: 0 };
     let request = f.seal(addr(0), syn);
     let now = Timestamp::from_millis(net.now);
     net.node(0).handle_datagram(now, victim, &request);
@@ -245,6 +245,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
     let synack = Body::SynAck {
         digest: Digest { cover: Cover::All, entries: vec![] },
         delta: Delta::default(),
+        summary: 0,
         cookie: 3,
         echo: 12345,
     };

@@ -1,10 +1,17 @@
-//! The Scuttlebutt push-pull exchange, and the cookies that keep it from amplifying.
+//! The Scuttlebutt push-pull exchange, kept cheap in quiet clusters and from amplifying.
 //!
-//! A `Syn` or `SynAck` earns a full-size answer only when it echoes the cookie this node gave
-//! its sender, which proves the sender receives at the address it advertises. Anything else
-//! (a first contact, or a message forged to reflect traffic at a victim) gets an answer at most
-//! twice its own size: enough to hand over the cookie and the requests, so the next exchange is
-//! full-size.
+//! **Summaries.** Every node keeps a 64-bit summary of its whole digest. A `Syn` carries it with
+//! only the recently changed origins; the responder pushes its own recent changes unasked and
+//! adds a window of its state only when the summaries disagree. A node that saw a disagreement
+//! sends windows in its next `Syn`s until the summaries agree again ("repair"). A quiet cluster
+//! therefore exchanges a few dozen bytes per round whatever its size, while an update still
+//! spreads by push and pull.
+//!
+//! **Cookies.** A `Syn` or `SynAck` earns a full-size answer only when it echoes the cookie this
+//! node gave its sender, which proves the sender receives at the address it advertises. Anything
+//! else (a first contact, or a message forged to reflect traffic at a victim) gets an answer at
+//! most twice its own size: enough to hand over the cookie and the requests, so the next
+//! exchange is full-size.
 
 use core::hash::Hasher;
 use core::net::{IpAddr, SocketAddr};
@@ -14,7 +21,7 @@ use super::Node;
 use crate::wire::{Body, Cover, Delta, Digest};
 
 /// Room kept free in an envelope for the message fields around a digest or delta.
-const MESSAGE_OVERHEAD: usize = 96;
+const MESSAGE_OVERHEAD: usize = 112;
 
 impl Node {
     pub(super) fn body_budget(&self) -> usize {
@@ -37,6 +44,10 @@ impl Node {
             .saturating_sub(self.store.origins.len().saturating_sub(1))
     }
 
+    fn recent_since(&self) -> crate::time::Timestamp {
+        self.now - self.store.hot_window
+    }
+
     /// This node's cookie for `peer`: a keyed hash only this node can compute, never 0.
     pub(super) fn cookie_for(&self, peer: SocketAddr) -> u64 {
         let mut h = SipHasher24::new_with_keys(self.cookie_keys.0, self.cookie_keys.1);
@@ -57,47 +68,70 @@ impl Node {
         }
     }
 
+    /// The most a reply to a message of `len` bytes may carry: everything for a verified peer,
+    /// twice the message otherwise.
+    fn reply_budget(&self, verified: bool, len: usize) -> usize {
+        if verified {
+            self.body_budget()
+        } else {
+            self.body_budget().min(2 * len)
+        }
+    }
+
     /// Opens an exchange with `to`.
     pub(super) fn send_syn(&mut self, to: SocketAddr) {
         let budget = self.body_budget();
-        let recent = self.now - self.config.gossip_interval * 3;
-        let digest = self.store.digest(budget, &mut self.digest_cursor, recent);
+        let recent = self.recent_since();
+        let digest = if self.repair {
+            self.store.digest(budget, &mut self.digest_cursor, recent)
+        } else {
+            self.store.recent_digest(budget, recent)
+        };
         let addressed = self.store.origins.contains_key(&to);
-        let cookie = self.cookie_for(to);
-        let echo = self.cookies.get(&to).copied().unwrap_or(0);
-        self.send(
-            to,
-            addressed,
-            Body::Syn {
-                digest,
-                cookie,
-                echo,
-            },
-        );
+        let body = Body::Syn {
+            digest,
+            summary: self.store.summary(),
+            cookie: self.cookie_for(to),
+            echo: self.cookies.get(&to).copied().unwrap_or(0),
+        };
+        self.send(to, addressed, body);
     }
 
-    pub(super) fn on_syn(
-        &mut self,
-        from: SocketAddr,
-        digest: Digest,
-        cookie: u64,
-        echo: u64,
-        len: usize,
-    ) {
+    pub(super) fn on_syn(&mut self, from: SocketAddr, body: Body, len: usize) {
+        let Body::Syn {
+            digest,
+            summary,
+            cookie,
+            echo,
+        } = body
+        else {
+            return;
+        };
         self.remember_cookie(from, cookie);
         let verified = echo == self.cookie_for(from);
+        let in_sync = summary == self.store.summary();
+        self.repair |= !in_sync;
         let members = &self.members;
-        let cmp = self.store.compare(
+        let mut cmp = self.store.compare(
             &digest,
             |a, g| members.is_forgotten(a, g),
             self.room_for_new_origins(),
         );
         self.refute_usurper(cmp.usurped);
-        let budget = if verified {
-            self.body_budget()
-        } else {
-            self.body_budget().min(2 * len)
-        };
+        if !in_sync {
+            // Push what changed here recently and the initiator did not mention: it most likely
+            // holds the version from before the change.
+            let mentioned = |o: &SocketAddr| {
+                digest.cover.contains(o) || digest.entries.iter().any(|e| e.origin == *o)
+            };
+            let pushes: alloc::vec::Vec<(SocketAddr, u64)> = self
+                .store
+                .hot(self.recent_since())
+                .filter(|(o, _)| *o != from && !mentioned(o))
+                .collect();
+            cmp.wants.extend(pushes);
+        }
+        let budget = self.reply_budget(verified, len);
         let mut reply = Digest {
             cover: Cover::Listed,
             entries: cmp.requests,
@@ -108,41 +142,43 @@ impl Node {
             reply.entries.truncate(keep);
         }
         let mut used = crate::wire::encoded_len(&reply);
-        if verified && used < budget / 3 {
-            // A window of this node's own origins, so the initiator can send what this node has
-            // never heard of.
-            let recent = self.now - self.config.gossip_interval * 3;
+        if verified && !in_sync && used < budget / 3 {
+            // A window of this node's state, so the initiator can send what this node lacks.
+            let recent = self.recent_since();
             let own = self
                 .store
                 .digest(budget / 3 - used, &mut self.digest_cursor, recent);
             reply.cover = own.cover;
-            reply.entries.extend(own.entries);
+            reply.entries.extend(
+                own.entries
+                    .into_iter()
+                    .filter(|e| !cmp.wants.iter().any(|w| w.0 == e.origin)),
+            );
             used = crate::wire::encoded_len(&reply);
         }
         let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used), verified);
-        // Echo the initiator's cookie (proof that this answer came from its peer), and give ours.
-        let mine = self.cookie_for(from);
-        self.send(
-            from,
-            true,
-            Body::SynAck {
-                digest: reply,
-                delta,
-                cookie: mine,
-                echo: cookie,
-            },
-        );
+        let body = Body::SynAck {
+            digest: reply,
+            delta,
+            summary: self.store.summary(),
+            cookie: self.cookie_for(from),
+            // Echo the initiator's cookie: proof that this answer comes from its peer.
+            echo: cookie,
+        };
+        self.send(from, true, body);
     }
 
-    pub(super) fn on_synack(
-        &mut self,
-        from: SocketAddr,
-        digest: Digest,
-        delta: Delta,
-        cookie: u64,
-        echo: u64,
-        len: usize,
-    ) {
+    pub(super) fn on_synack(&mut self, from: SocketAddr, body: Body, len: usize) {
+        let Body::SynAck {
+            digest,
+            delta,
+            summary,
+            cookie,
+            echo,
+        } = body
+        else {
+            return;
+        };
         self.remember_cookie(from, cookie);
         let verified = echo == self.cookie_for(from);
         self.apply_delta(delta);
@@ -151,12 +187,10 @@ impl Node {
             .store
             .compare(&digest, |a, g| members.is_forgotten(a, g), 0);
         self.refute_usurper(cmp.usurped);
-        let budget = if verified {
-            self.body_budget()
-        } else {
-            self.body_budget().min(2 * len)
-        };
+        let budget = self.reply_budget(verified, len);
         let delta = self.build_delta(&cmp.wants, budget, verified);
+        // Still different after taking the responder's news: look wider next time.
+        self.repair = summary != self.store.summary();
         if !delta.is_empty() {
             self.send(from, true, Body::Ack(delta));
         }

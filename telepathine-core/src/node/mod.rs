@@ -75,6 +75,8 @@ pub struct Node {
     digest_cursor: Option<SocketAddr>,
     /// Keys of this node's cookie function (see `exchange.rs`).
     cookie_keys: (u64, u64),
+    /// Whether this node's last exchanges showed a disagreement its next digests must repair.
+    repair: bool,
     /// Cookies peers gave this node, echoed in later exchanges with them.
     cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
     next_gossip: Timestamp,
@@ -114,8 +116,13 @@ impl Node {
         Ok(Node {
             cookie_keys,
             cookies: alloc::collections::BTreeMap::new(),
+            repair: true,
             replay: ReplayGuard::new(config.limits.max_peers),
-            store: Store::new(id.addr, id.generation, Timestamp::ZERO),
+            store: {
+                let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);
+                store.hot_window = config.gossip_interval * 3;
+                store
+            },
             members,
             sealer,
             id,

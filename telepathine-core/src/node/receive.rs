@@ -55,17 +55,8 @@ impl Node {
             self.members.forgotten.remove(&from.addr);
         }
         match msg.body {
-            Body::Syn {
-                digest,
-                cookie,
-                echo,
-            } => self.on_syn(from.addr, digest, cookie, echo, len),
-            Body::SynAck {
-                digest,
-                delta,
-                cookie,
-                echo,
-            } => self.on_synack(from.addr, digest, delta, cookie, echo, len),
+            body @ Body::Syn { .. } => self.on_syn(from.addr, body, len),
+            body @ Body::SynAck { .. } => self.on_synack(from.addr, body, len),
             Body::Ack(delta) => self.apply_delta(delta),
             Body::Heartbeat {
                 incarnation: _,

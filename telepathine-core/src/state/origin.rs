@@ -52,6 +52,9 @@ pub struct OriginState {
     pub changed_at: Timestamp,
     /// Highest `say` sequence delivered from this origin in this generation.
     pub heard_seq: u64,
+    /// The version held when the origin last turned hot (changed after a quiet spell): peers are
+    /// likely to hold it, so recent changes are pushed to them from there.
+    pub hot_from: u64,
     entries: BTreeMap<Key, Entry>,
     by_version: BTreeMap<u64, Key>,
     bytes: usize,
@@ -68,6 +71,7 @@ impl OriginState {
             needs_reset: false,
             changed_at: now,
             heard_seq: 0,
+            hot_from: 0,
             entries: BTreeMap::new(),
             by_version: BTreeMap::new(),
             bytes: 0,

@@ -70,6 +70,24 @@ pub(crate) struct Store {
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
     total_bytes: usize,
+    /// XOR of `summand(origin, generation, digest version)` over all origins: equal summaries
+    /// mean (with overwhelming probability) equal digests, whatever the cluster's size.
+    summary: u64,
+    /// How long after a change an origin counts as hot (recently changed).
+    pub hot_window: core::time::Duration,
+}
+
+/// One origin's contribution to a summary: a 64-bit mix of its digest entry.
+fn summand(origin: &SocketAddr, generation: u64, version: u64) -> u64 {
+    let mut h = crate::membership::ring_hash(origin);
+    for v in [generation, version] {
+        h ^= v;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h ^= h >> 29;
+        h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 32;
+    }
+    h
 }
 
 impl Store {
@@ -85,15 +103,44 @@ impl Store {
             tombstones: BTreeSet::new(),
             recent,
             total_bytes: 0,
+            summary: summand(&me, generation, 0),
+            hot_window: core::time::Duration::ZERO,
         }
     }
 
     /// Records that `origin` changed at `now`.
     fn touch(&mut self, origin: SocketAddr, now: Timestamp) {
         if let Some(s) = self.origins.get_mut(&origin) {
+            if now.saturating_since(s.changed_at) > self.hot_window || s.hot_from > s.max_version {
+                s.hot_from = s.max_version;
+            }
             self.recent.remove(&(s.changed_at, origin));
             s.changed_at = now;
             self.recent.insert((now, origin));
+        }
+    }
+
+    /// The summary of every origin's (generation, digest version).
+    pub fn summary(&self) -> u64 {
+        self.summary
+    }
+
+    fn meta(&self, origin: &SocketAddr) -> Option<(u64, u64)> {
+        self.origins
+            .get(origin)
+            .map(|s| (s.generation, s.digest_version()))
+    }
+
+    /// Moves `origin`'s contribution to the summary from `before` to its current state.
+    fn resum(&mut self, origin: SocketAddr, before: Option<(u64, u64)>) {
+        let after = self.meta(&origin);
+        if before != after {
+            if let Some((g, v)) = before {
+                self.summary ^= summand(&origin, g, v);
+            }
+            if let Some((g, v)) = after {
+                self.summary ^= summand(&origin, g, v);
+            }
         }
     }
 
@@ -139,9 +186,13 @@ impl Store {
         if state.bytes() - old_cost + entry_cost(&key, &entry) > limits.max_origin_bytes {
             return Err(crate::error::CommandError::StateTooLarge);
         }
-        state.max_version = entry.version;
+        let before = self.meta(&me);
         self.touch(me, now);
+        if let Some(state) = self.origins.get_mut(&me) {
+            state.max_version = entry.version;
+        }
         self.put(me, key, entry, now, tombstone_grace);
+        self.resum(me, before);
         Ok(())
     }
 
@@ -197,6 +248,7 @@ impl Store {
         limits: &Limits,
     ) {
         let me = self.me;
+        let before = self.meta(&me);
         let Some(old) = self.origins.get_mut(&me) else {
             return;
         };
@@ -207,6 +259,7 @@ impl Store {
         *old = OriginState::new(generation, now);
         old.heard_seq = said;
         self.recent.insert((now, me));
+        self.resum(me, before);
         entries.sort_by_key(|(_, e)| e.version);
         for (key, entry) in entries {
             self.unindex(me, &key, &entry);
@@ -228,7 +281,9 @@ impl Store {
         if *origin == self.me {
             return None;
         }
+        let before = self.meta(origin);
         let state = self.origins.remove(origin)?;
+        self.resum(*origin, before);
         self.total_bytes -= state.bytes();
         self.recent.remove(&(state.changed_at, *origin));
         for (key, entry) in state.iter() {
@@ -242,6 +297,22 @@ impl Store {
     /// Applies one origin's run of entries from a peer. Returns the changes, or why nothing was
     /// applied. The run was validated by the caller (`validate_delta`).
     pub fn apply(
+        &mut self,
+        d: OriginDelta,
+        now: Timestamp,
+        wall: u64,
+        tombstone_grace: core::time::Duration,
+        limits: &Limits,
+        out: &mut Vec<Change>,
+    ) -> Result<usize, Refusal> {
+        let origin = d.origin;
+        let before = self.meta(&origin);
+        let result = self.apply_run(d, now, wall, tombstone_grace, limits, out);
+        self.resum(origin, before);
+        result
+    }
+
+    fn apply_run(
         &mut self,
         d: OriginDelta,
         now: Timestamp,
@@ -650,6 +721,38 @@ mod tests {
             origin: a(9),
             key: "k".into()
         }));
+    }
+
+    #[test]
+    fn summaries_agree_exactly_when_digests_do() {
+        let bytes = || Value::Bytes(Bytes::from_static(b"v"));
+        let mut x = Store::new(a(1), 1, T);
+        let mut y = Store::new(a(2), 1, T);
+        // Each learns the other and a third origin, in different orders.
+        let mine_x = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
+        let mine_y = y.origins[&a(2)].delta_from(a(2), 0, 10_000).unwrap().0;
+        apply(&mut y, mine_x);
+        apply(&mut x, mine_y);
+        apply(&mut x, snapshot(1, 0, vec![entry("k", 1, bytes())]));
+        assert_ne!(x.summary(), y.summary());
+        apply(&mut y, snapshot(1, 0, vec![entry("k", 1, bytes())]));
+        assert_eq!(x.summary(), y.summary());
+        // A write changes it; the same write elsewhere is not the same state.
+        let limits = Limits::default();
+        x.write_local(Key::User("w".into()), bytes(), None, T, GRACE, &limits)
+            .unwrap();
+        assert_ne!(x.summary(), y.summary());
+        let run = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
+        apply(&mut y, run);
+        assert_eq!(x.summary(), y.summary());
+        // Forgetting an origin removes its part.
+        x.remove_origin(&a(9));
+        y.remove_origin(&a(9));
+        assert_eq!(x.summary(), y.summary());
+        let recomputed = x.origins.iter().fold(0, |acc, (o, s)| {
+            acc ^ summand(o, s.generation, s.digest_version())
+        });
+        assert_eq!(x.summary(), recomputed);
     }
 
     #[test]

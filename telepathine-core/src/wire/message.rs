@@ -30,8 +30,11 @@ pub struct Message {
 pub enum Body {
     /// Opens an exchange: what the initiator has.
     Syn {
-        /// The initiator's state.
+        /// The initiator's recently changed origins, and a window of the rest while it is
+        /// repairing a disagreement.
         digest: Digest,
+        /// Summary of the initiator's whole digest (see `docs/protocol.md`).
+        summary: u64,
         /// The initiator's cookie for the receiver, to be echoed back.
         cookie: u64,
         /// The receiver's cookie for the initiator as last received, or 0: proves the initiator
@@ -44,6 +47,8 @@ pub enum Body {
         digest: Digest,
         /// What the initiator lacks.
         delta: Delta,
+        /// Summary of the responder's whole digest.
+        summary: u64,
         /// The responder's cookie for the initiator.
         cookie: u64,
         /// The initiator's cookie from the `Syn`.
