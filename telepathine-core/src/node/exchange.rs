@@ -23,6 +23,11 @@ use crate::wire::{Body, Cover, Delta, Digest};
 /// Room kept free in an envelope for the message fields around a digest or delta.
 const MESSAGE_OVERHEAD: usize = 112;
 
+/// Most recently changed origins pushed unasked in one reply. After a mass join nearly every
+/// origin is recent; repair windows carry the rest, and this keeps a reply's cost independent
+/// of the cluster's size.
+const MAX_HOT_PUSHES: usize = 32;
+
 impl Node {
     pub(super) fn body_budget(&self) -> usize {
         self.config
@@ -121,13 +126,13 @@ impl Node {
         if !in_sync {
             // Push what changed here recently and the initiator did not mention: it most likely
             // holds the version from before the change.
-            let mentioned = |o: &SocketAddr| {
-                digest.cover.contains(o) || digest.entries.iter().any(|e| e.origin == *o)
-            };
+            let listed: alloc::collections::BTreeSet<SocketAddr> =
+                digest.entries.iter().map(|e| e.origin).collect();
             let pushes: alloc::vec::Vec<(SocketAddr, u64)> = self
                 .store
                 .hot(self.recent_since())
-                .filter(|(o, _)| *o != from && !mentioned(o))
+                .filter(|(o, _)| *o != from && !listed.contains(o) && !digest.cover.contains(o))
+                .take(MAX_HOT_PUSHES)
                 .collect();
             cmp.wants.extend(pushes);
         }
