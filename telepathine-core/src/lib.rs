@@ -52,5 +52,5 @@ pub use key::NetworkKey;
 pub use node::{Node, Transmit, TransmitKind};
 pub use pattern::{Pattern, PatternError};
 pub use phi::PhiDetector;
-pub use stats::{DropReason, Stats, Traffic};
+pub use stats::{DropReason, PeerStats, Stats, Traffic};
 pub use time::Timestamp;

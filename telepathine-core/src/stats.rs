@@ -2,6 +2,7 @@
 
 use alloc::collections::BTreeMap;
 use core::fmt;
+use core::net::SocketAddr;
 
 /// Why an incoming message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,9 +84,21 @@ impl Traffic {
     }
 }
 
+/// What one peer cost and how far away it is.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PeerStats {
+    /// Sent to the peer.
+    pub sent: Traffic,
+    /// Accepted from the peer.
+    pub received: Traffic,
+    /// Smoothed round-trip time of gossip exchanges with the peer (Syn to SynAck), in
+    /// milliseconds, once one has completed.
+    pub rtt_ms: Option<f64>,
+}
+
 /// Everything a node counts. Keys of the maps are message kinds (`syn`, `synack`, `ack`,
 /// `heartbeat`) and drop reasons.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Sent, by message kind.
     pub sent: BTreeMap<&'static str, Traffic>,
@@ -101,6 +114,8 @@ pub struct Stats {
     pub writes_refused: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
+    /// Traffic and round-trip time per known peer (forgotten peers are dropped).
+    pub peers: BTreeMap<SocketAddr, PeerStats>,
 }
 
 impl Stats {
@@ -110,6 +125,32 @@ impl Stats {
 
     pub(crate) fn received(&mut self, kind: &'static str, bytes: usize) {
         self.received.entry(kind).or_default().add(bytes);
+    }
+
+    pub(crate) fn sent_to(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
+        if let Some(p) = self.peer(peer, cap) {
+            p.sent.add(bytes);
+        }
+    }
+
+    pub(crate) fn received_from(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
+        if let Some(p) = self.peer(peer, cap) {
+            p.received.add(bytes);
+        }
+    }
+
+    /// Folds a round-trip sample into the peer's estimate (EWMA, weight 1/8 as in TCP).
+    pub(crate) fn rtt_sample(&mut self, peer: SocketAddr, ms: f64, cap: usize) {
+        if let Some(p) = self.peer(peer, cap) {
+            p.rtt_ms = Some(p.rtt_ms.map_or(ms, |old| old + (ms - old) / 8.0));
+        }
+    }
+
+    fn peer(&mut self, peer: SocketAddr, cap: usize) -> Option<&mut PeerStats> {
+        if !self.peers.contains_key(&peer) && self.peers.len() >= cap {
+            return None;
+        }
+        Some(self.peers.entry(peer).or_default())
     }
 
     pub(crate) fn dropped(&mut self, reason: DropReason, bytes: usize) {

@@ -299,7 +299,12 @@ fn replayed_datagrams_have_no_effect() {
     );
     assert_eq!(count(&net, 1, |e| matches!(e, Event::Heard { .. })), 1);
     // A datagram meant for node 1, sent to node 2, is refused as well.
-    let (from, _, bytes) = captured.iter().rev().find(|(from, _, _)| *from != addr(2)).unwrap().clone();
+    let (from, _, bytes) = captured
+        .iter()
+        .rev()
+        .find(|(from, _, _)| *from != addr(2))
+        .unwrap()
+        .clone();
     let before = net
         .node(2)
         .stats()
@@ -454,4 +459,23 @@ fn key_expired_and_collected_during_isolation_is_gone_everywhere() {
         );
     }
     assert!(net.converged());
+}
+
+#[test]
+fn per_peer_traffic_adds_up_and_round_trips_are_estimated() {
+    let mut net = Net::new(4, |_| fast());
+    net.latency = 40;
+    net.run_until(3_000);
+    let stats = net.node(0).stats().clone();
+    let sent: u64 = stats.peers.values().map(|p| p.sent.bytes).sum();
+    let received: u64 = stats.peers.values().map(|p| p.received.bytes).sum();
+    assert_eq!(sent, stats.total_sent().bytes);
+    assert_eq!(received, stats.total_received().bytes);
+    for i in 1..4 {
+        let p = stats.peers[&addr(i)];
+        assert!(p.sent.messages > 0 && p.received.messages > 0, "peer {i}");
+        // Two 40 ms hops, observed in 10 ms steps.
+        let rtt = p.rtt_ms.expect("an exchange completed");
+        assert!((80.0..=110.0).contains(&rtt), "peer {i}: {rtt} ms");
+    }
 }

@@ -99,6 +99,9 @@ impl Node {
             cookie: self.cookie_for(to),
             echo: self.cookies.get(&to).copied().unwrap_or(0),
         };
+        if self.syn_sent.len() < self.config.limits.max_peers {
+            self.syn_sent.insert(to, self.now);
+        }
         self.send(to, addressed, body);
     }
 
@@ -186,6 +189,11 @@ impl Node {
         };
         self.remember_cookie(from, cookie);
         let verified = echo == self.cookie_for(from);
+        if verified && let Some(sent) = self.syn_sent.remove(&from) {
+            let ms = self.now.saturating_since(sent).as_secs_f64() * 1000.0;
+            self.stats
+                .rtt_sample(from, ms, self.config.limits.max_peers);
+        }
         self.apply_delta(delta);
         let members = &self.members;
         let cmp = self

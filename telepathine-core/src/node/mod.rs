@@ -75,6 +75,8 @@ pub struct Node {
     digest_cursor: Option<SocketAddr>,
     /// Keys of this node's cookie function (see `exchange.rs`).
     cookie_keys: (u64, u64),
+    /// When the last `Syn` to each peer left, for round-trip estimates.
+    syn_sent: alloc::collections::BTreeMap<SocketAddr, Timestamp>,
     /// Whether this node's last exchanges showed a disagreement its next digests must repair.
     repair: bool,
     /// Cookies peers gave this node, echoed in later exchanges with them.
@@ -117,6 +119,7 @@ impl Node {
             cookie_keys,
             cookies: alloc::collections::BTreeMap::new(),
             repair: true,
+            syn_sent: alloc::collections::BTreeMap::new(),
             replay: ReplayGuard::new(config.limits.max_peers),
             store: {
                 let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);

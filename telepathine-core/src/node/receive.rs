@@ -44,6 +44,8 @@ impl Node {
             return self.stats.dropped(reason, len);
         }
         self.stats.received(msg.body.kind(), len);
+        self.stats
+            .received_from(msg.from.addr, len, self.config.limits.max_peers);
         let from = msg.from;
         // A forgotten peer that talks to us directly is evidently back: stop ignoring it.
         if self
@@ -236,6 +238,8 @@ impl Node {
             return;
         };
         self.stats.sent(kind_name, payload.len());
+        self.stats
+            .sent_to(to, payload.len(), self.config.limits.max_peers);
         self.transmits.push_back(Transmit {
             destination: self.config.map_address(to),
             payload,

@@ -144,6 +144,9 @@ impl Node {
         self.members.monitors = monitors;
 
         self.expect_heartbeats();
+        // Unanswered exchanges (lost, or a seed answering under another name) stop counting.
+        let stale = self.now - self.config.gossip_interval * 4;
+        self.syn_sent.retain(|_, sent| *sent >= stale);
         let threshold = self.config.phi_threshold;
         let now = self.now;
         let convicted: Vec<SocketAddr> = self
@@ -257,6 +260,8 @@ impl Node {
                 .collect();
             self.members.remove(&peer);
             self.replay.forget(&peer);
+            self.stats.peers.remove(&peer);
+            self.cookies.remove(&peer);
             for a in accused {
                 self.recompute(a);
             }
