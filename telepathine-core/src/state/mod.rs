@@ -1,5 +1,6 @@
 //! Replicated state: every origin's versioned entries, and Scuttlebutt reconciliation.
 
+mod apply;
 mod digest;
 mod origin;
 mod store;

@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use super::origin::{Entry, OriginState, entry_cost};
 use crate::config::Limits;
 use crate::time::Timestamp;
-use crate::wire::{Key, OriginDelta, Status, Value};
+use crate::wire::{Key, Status, Value};
 
 /// A change that applying remote state (or a sweep) made, for the node to turn into events and
 /// membership updates.
@@ -63,13 +63,13 @@ pub(crate) struct Store {
     pub me: SocketAddr,
     pub origins: BTreeMap<SocketAddr, OriginState>,
     /// (unix ms, origin, key) of every entry with an expiry that is not a tombstone.
-    expiries: BTreeSet<(u64, SocketAddr, Key)>,
+    pub(super) expiries: BTreeSet<(u64, SocketAddr, Key)>,
     /// (when to collect, origin, key, version) of every tombstone.
-    tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
+    pub(super) tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
     /// (when new versions last arrived, origin), so digests find recent changes without a scan.
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
-    total_bytes: usize,
+    pub(super) total_bytes: usize,
     /// XOR of `summand(origin, generation, digest version)` over all origins: equal summaries
     /// mean (with overwhelming probability) equal digests, whatever the cluster's size.
     summary: u64,
@@ -109,7 +109,7 @@ impl Store {
     }
 
     /// Records that `origin` changed at `now`.
-    fn touch(&mut self, origin: SocketAddr, now: Timestamp) {
+    pub(super) fn touch(&mut self, origin: SocketAddr, now: Timestamp) {
         if let Some(s) = self.origins.get_mut(&origin) {
             if now.saturating_since(s.changed_at) > self.hot_window || s.hot_from > s.max_version {
                 s.hot_from = s.max_version;
@@ -125,14 +125,14 @@ impl Store {
         self.summary
     }
 
-    fn meta(&self, origin: &SocketAddr) -> Option<(u64, u64)> {
+    pub(super) fn meta(&self, origin: &SocketAddr) -> Option<(u64, u64)> {
         self.origins
             .get(origin)
             .map(|s| (s.generation, s.digest_version()))
     }
 
     /// Moves `origin`'s contribution to the summary from `before` to its current state.
-    fn resum(&mut self, origin: SocketAddr, before: Option<(u64, u64)>) {
+    pub(super) fn resum(&mut self, origin: SocketAddr, before: Option<(u64, u64)>) {
         let after = self.meta(&origin);
         if before != after {
             if let Some((g, v)) = before {
@@ -197,7 +197,7 @@ impl Store {
     }
 
     /// Stores an entry and keeps the indexes in step.
-    fn put(
+    pub(super) fn put(
         &mut self,
         origin: SocketAddr,
         key: Key,
@@ -230,7 +230,7 @@ impl Store {
         old
     }
 
-    fn unindex(&mut self, origin: SocketAddr, key: &Key, old: &Entry) {
+    pub(super) fn unindex(&mut self, origin: SocketAddr, key: &Key, old: &Entry) {
         if let Some(at) = old.expires_at {
             self.expiries.remove(&(at, origin, key.clone()));
         }
@@ -292,215 +292,6 @@ impl Store {
             }
         }
         Some(state)
-    }
-
-    /// Applies one origin's run of entries from a peer. Returns the changes, or why nothing was
-    /// applied. The run was validated by the caller (`validate_delta`).
-    pub fn apply(
-        &mut self,
-        d: OriginDelta,
-        now: Timestamp,
-        wall: u64,
-        tombstone_grace: core::time::Duration,
-        limits: &Limits,
-        out: &mut Vec<Change>,
-    ) -> Result<usize, Refusal> {
-        let origin = d.origin;
-        let before = self.meta(&origin);
-        let result = self.apply_run(d, now, wall, tombstone_grace, limits, out);
-        self.resum(origin, before);
-        result
-    }
-
-    fn apply_run(
-        &mut self,
-        d: OriginDelta,
-        now: Timestamp,
-        wall: u64,
-        tombstone_grace: core::time::Duration,
-        limits: &Limits,
-        out: &mut Vec<Change>,
-    ) -> Result<usize, Refusal> {
-        if d.origin == self.me {
-            return Ok(0);
-        }
-        let origin = d.origin;
-        let reset = d.from_version == 0;
-        match self.origins.get_mut(&origin) {
-            None => {
-                if !reset {
-                    return Ok(0);
-                }
-                if self.origins.len() >= limits.max_peers.saturating_add(1) {
-                    return Err(Refusal::Limit);
-                }
-                self.origins
-                    .insert(origin, OriginState::new(d.generation, now));
-                self.recent.insert((now, origin));
-                out.push(Change::Origin {
-                    origin,
-                    restarted: false,
-                });
-            }
-            Some(s) if d.generation < s.generation => return Ok(0),
-            Some(s) if d.generation > s.generation => {
-                if !reset {
-                    return Ok(0);
-                }
-                self.total_bytes -= s.bytes();
-                let old = s.clear();
-                let changed_at = s.changed_at;
-                *s = OriginState::new(d.generation, changed_at);
-                for (key, entry) in old {
-                    self.unindex(origin, &key, &entry);
-                    if let Key::Accuse(accused) = key {
-                        out.push(Change::Accusation {
-                            accuser: origin,
-                            accused,
-                        });
-                    }
-                }
-                out.push(Change::Origin {
-                    origin,
-                    restarted: true,
-                });
-            }
-            Some(s) => {
-                if reset {
-                    // A reset from a peer that knows less would move this node backwards.
-                    if d.up_to < s.max_version || (d.up_to == s.max_version && !s.needs_reset) {
-                        return Ok(0);
-                    }
-                } else {
-                    if d.from_version > s.max_version || d.up_to <= s.max_version {
-                        return Ok(0);
-                    }
-                    if d.gc_floor > s.max_version.max(s.accepted_floor) {
-                        // Tombstones this node never saw were collected: only a reset is safe.
-                        s.needs_reset = true;
-                        return Ok(0);
-                    }
-                }
-            }
-        }
-        let mut previous: BTreeMap<Key, Entry> = BTreeMap::new();
-        if reset {
-            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
-            self.total_bytes -= s.bytes();
-            for (key, entry) in s.clear() {
-                self.unindex(origin, &key, &entry);
-                previous.insert(key, entry);
-            }
-            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
-            s.max_version = 0;
-            s.accepted_floor = d.gc_floor;
-            s.needs_reset = false;
-        }
-        let mut applied = 0;
-        let mut up_to = d.up_to;
-        for e in d.entries {
-            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
-            if e.version <= s.max_version && !reset {
-                continue;
-            }
-            let mut entry = Entry {
-                version: e.version,
-                value: e.value,
-                expires_at: e.expires_at,
-            };
-            let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
-            if let Key::Event(_) = e.key {
-                // Events live briefly by design; a peer cannot make one linger.
-                let cap = wall.saturating_add(crate::time::duration_ms(limits.max_event_lifetime));
-                entry.expires_at = Some(entry.expires_at.unwrap_or(cap).min(cap));
-            }
-            if let Some(at) = entry.expires_at.as_mut() {
-                *at = (*at).min(max_expiry);
-                if *at <= wall {
-                    entry.value = Value::Tombstone;
-                }
-            }
-            let new_key = s.get(&e.key).is_none();
-            let old_cost = s.get(&e.key).map_or(0, |x| entry_cost(&e.key, x));
-            let added = entry_cost(&e.key, &entry);
-            if (new_key && s.len() >= limits.max_keys_per_origin)
-                || s.bytes() - old_cost + added > limits.max_origin_bytes
-                || self.total_bytes - old_cost + added > limits.max_total_bytes
-            {
-                // Stop before this entry: the origin stays consistent up to the previous one.
-                up_to = e.version - 1;
-                self.finish(origin, up_to, d.gc_floor, reset, now);
-                self.emit_reset_removals(origin, previous, out);
-                return if applied > 0 {
-                    Ok(applied)
-                } else {
-                    Err(Refusal::Limit)
-                };
-            }
-            let old = match previous.remove(&e.key) {
-                Some(p) => Some(p),
-                None => self
-                    .origins
-                    .get(&origin)
-                    .and_then(|s| s.get(&e.key).cloned()),
-            };
-            let unchanged = old.as_ref().is_some_and(|o| o.version == entry.version);
-            let heard_before = self.origins.get(&origin).map_or(0, |s| s.heard_seq);
-            if !unchanged {
-                describe(origin, &e.key, &entry, old.as_ref(), heard_before, out);
-            }
-            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value)
-                && let Some(s) = self.origins.get_mut(&origin)
-            {
-                s.heard_seq = s.heard_seq.max(*seq);
-            }
-            self.put(origin, e.key, entry, now, tombstone_grace);
-            applied += 1;
-        }
-        self.finish(origin, up_to, d.gc_floor, reset, now);
-        self.emit_reset_removals(origin, previous, out);
-        Ok(applied)
-    }
-
-    fn finish(
-        &mut self,
-        origin: SocketAddr,
-        up_to: u64,
-        gc_floor: u64,
-        reset: bool,
-        now: Timestamp,
-    ) {
-        let advanced = self
-            .origins
-            .get(&origin)
-            .is_some_and(|s| up_to > s.max_version || reset);
-        if advanced {
-            self.touch(origin, now);
-        }
-        if let Some(s) = self.origins.get_mut(&origin) {
-            s.max_version = s.max_version.max(up_to);
-            s.accepted_floor = s.accepted_floor.max(gc_floor);
-        }
-    }
-
-    /// After a reset, keys that did not come back were deleted (their tombstones collected).
-    fn emit_reset_removals(
-        &mut self,
-        origin: SocketAddr,
-        previous: BTreeMap<Key, Entry>,
-        out: &mut Vec<Change>,
-    ) {
-        for (key, old) in previous {
-            match (key, old.value) {
-                (Key::User(key), Value::Bytes(_)) => out.push(Change::Deleted { origin, key }),
-                (Key::Accuse(accused), _) => out.push(Change::Accusation {
-                    accuser: origin,
-                    accused,
-                }),
-                (Key::Status, _) => out.push(Change::Status { origin }),
-                _ => {}
-            }
-        }
     }
 
     /// Turns entries whose time has come into tombstones (same version, so peers that are behind
@@ -612,245 +403,6 @@ impl Store {
     }
 }
 
-/// Describes what storing `entry` (replacing `old`) means to the application.
-fn describe(
-    origin: SocketAddr,
-    key: &Key,
-    entry: &Entry,
-    old: Option<&Entry>,
-    heard_seq: u64,
-    out: &mut Vec<Change>,
-) {
-    match (key, &entry.value) {
-        (Key::User(k), Value::Bytes(v)) => out.push(Change::Set {
-            origin,
-            key: k.clone(),
-            value: v.clone(),
-            expires_at: entry.expires_at,
-        }),
-        (Key::User(k), Value::Tombstone)
-            if old.is_some_and(|o| matches!(o.value, Value::Bytes(_))) =>
-        {
-            out.push(Change::Deleted {
-                origin,
-                key: k.clone(),
-            });
-        }
-        (Key::Event(seq), Value::Event { name, payload }) if *seq > heard_seq => {
-            out.push(Change::Heard {
-                origin,
-                name: name.clone(),
-                payload: payload.clone(),
-            })
-        }
-        (Key::Status, _) => out.push(Change::Status { origin }),
-        (Key::Accuse(accused), _) => out.push(Change::Accusation {
-            accuser: origin,
-            accused: *accused,
-        }),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use core::time::Duration;
-
-    fn a(i: u8) -> SocketAddr {
-        SocketAddr::from(([10, 0, 0, i], 1))
-    }
-
-    fn entry(key: &str, version: u64, value: Value) -> crate::wire::WireEntry {
-        crate::wire::WireEntry {
-            key: Key::User(key.into()),
-            version,
-            value,
-            expires_at: None,
-        }
-    }
-
-    const T: Timestamp = Timestamp::ZERO;
-    const GRACE: Duration = Duration::from_secs(1);
-
-    fn apply(store: &mut Store, d: OriginDelta) -> Vec<Change> {
-        let mut out = Vec::new();
-        let _ = store.apply(d, T, 0, GRACE, &Limits::default(), &mut out);
-        out
-    }
-
-    fn snapshot(up_to: u64, gc_floor: u64, entries: Vec<crate::wire::WireEntry>) -> OriginDelta {
-        OriginDelta {
-            origin: a(9),
-            generation: 1,
-            from_version: 0,
-            up_to,
-            gc_floor,
-            entries,
-        }
-    }
-
-    #[test]
-    fn a_reset_node_passes_on_the_floor_it_accepted() {
-        let bytes = Value::Bytes(Bytes::from_static(b"v"));
-        // A holds key k at version 2; the origin then deleted k at version 3 and collected the
-        // tombstone, so B learns the origin from a snapshot without k.
-        let mut holder = Store::new(a(1), 1, T);
-        apply(
-            &mut holder,
-            snapshot(2, 0, vec![entry("k", 2, bytes.clone())]),
-        );
-        let mut relay = Store::new(a(2), 1, T);
-        apply(&mut relay, snapshot(3, 3, vec![]));
-        let (delta, _) = relay.origins[&a(9)].delta_from(a(9), 2, 10_000).unwrap();
-        assert!(
-            delta.gc_floor >= 3,
-            "the relay must admit it cannot vouch below version 3"
-        );
-        apply(&mut holder, delta);
-        let s = &holder.origins[&a(9)];
-        assert!(
-            s.needs_reset,
-            "the holder must ask for a reset rather than keep k"
-        );
-        assert_eq!(s.digest_version(), 0);
-        // The reset removes k.
-        let out = apply(&mut holder, snapshot(3, 3, vec![]));
-        assert!(holder.user_value(&a(9), "k").is_none());
-        assert!(out.contains(&Change::Deleted {
-            origin: a(9),
-            key: "k".into()
-        }));
-    }
-
-    #[test]
-    fn summaries_agree_exactly_when_digests_do() {
-        let bytes = || Value::Bytes(Bytes::from_static(b"v"));
-        let mut x = Store::new(a(1), 1, T);
-        let mut y = Store::new(a(2), 1, T);
-        // Each learns the other and a third origin, in different orders.
-        let mine_x = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
-        let mine_y = y.origins[&a(2)].delta_from(a(2), 0, 10_000).unwrap().0;
-        apply(&mut y, mine_x);
-        apply(&mut x, mine_y);
-        apply(&mut x, snapshot(1, 0, vec![entry("k", 1, bytes())]));
-        assert_ne!(x.summary(), y.summary());
-        apply(&mut y, snapshot(1, 0, vec![entry("k", 1, bytes())]));
-        assert_eq!(x.summary(), y.summary());
-        // A write changes it; the same write elsewhere is not the same state.
-        let limits = Limits::default();
-        x.write_local(Key::User("w".into()), bytes(), None, T, GRACE, &limits)
-            .unwrap();
-        assert_ne!(x.summary(), y.summary());
-        let run = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
-        apply(&mut y, run);
-        assert_eq!(x.summary(), y.summary());
-        // Forgetting an origin removes its part.
-        x.remove_origin(&a(9));
-        y.remove_origin(&a(9));
-        assert_eq!(x.summary(), y.summary());
-        let recomputed = x.origins.iter().fold(0, |acc, (o, s)| {
-            acc ^ summand(o, s.generation, s.digest_version())
-        });
-        assert_eq!(x.summary(), recomputed);
-    }
-
-    #[test]
-    fn resets_never_move_a_version_backwards() {
-        let mut s = Store::new(a(1), 1, T);
-        apply(
-            &mut s,
-            snapshot(
-                5,
-                0,
-                vec![entry("k", 5, Value::Bytes(Bytes::from_static(b"new")))],
-            ),
-        );
-        s.origins.get_mut(&a(9)).unwrap().needs_reset = true;
-        apply(
-            &mut s,
-            snapshot(
-                2,
-                0,
-                vec![entry("k", 2, Value::Bytes(Bytes::from_static(b"old")))],
-            ),
-        );
-        assert_eq!(s.origins[&a(9)].max_version, 5);
-        assert_eq!(s.user_value(&a(9), "k").unwrap().as_ref(), b"new");
-    }
-
-    #[test]
-    fn gaps_are_refused_and_overlaps_applied_once() {
-        let mut s = Store::new(a(1), 1, T);
-        apply(
-            &mut s,
-            snapshot(
-                2,
-                0,
-                vec![entry("a", 2, Value::Bytes(Bytes::from_static(b"1")))],
-            ),
-        );
-        let gap = OriginDelta {
-            from_version: 4,
-            up_to: 6,
-            ..snapshot(6, 0, vec![entry("b", 6, Value::Tombstone)])
-        };
-        assert!(apply(&mut s, gap).is_empty());
-        assert_eq!(s.origins[&a(9)].max_version, 2);
-        let run = OriginDelta {
-            from_version: 1,
-            ..snapshot(
-                4,
-                0,
-                vec![
-                    entry("a", 2, Value::Bytes(Bytes::from_static(b"1"))),
-                    entry("c", 4, Value::Bytes(Bytes::from_static(b"3"))),
-                ],
-            )
-        };
-        let out = apply(&mut s, run);
-        assert_eq!(
-            out.len(),
-            1,
-            "only the entry beyond version 2 is new: {out:?}"
-        );
-        assert_eq!(s.origins[&a(9)].max_version, 4);
-    }
-
-    #[test]
-    fn expiry_turns_entries_into_tombstones_that_are_still_sent() {
-        let mut s = Store::new(a(1), 1, T);
-        let limits = Limits::default();
-        s.write_local(
-            Key::User("k".into()),
-            Value::Bytes(Bytes::from_static(b"v")),
-            Some(100),
-            T,
-            GRACE,
-            &limits,
-        )
-        .unwrap();
-        // Re-setting with the same expiry keeps exactly one expiry record.
-        s.write_local(
-            Key::User("k".into()),
-            Value::Bytes(Bytes::from_static(b"w")),
-            Some(100),
-            T,
-            GRACE,
-            &limits,
-        )
-        .unwrap();
-        assert_eq!(s.next_expiry(), Some(100));
-        let mut out = Vec::new();
-        s.expire(100, T, GRACE, &mut out);
-        assert_eq!(out.len(), 1);
-        let me = a(1);
-        let (delta, _) = s.origins[&me].delta_from(me, 1, 10_000).unwrap();
-        assert_eq!(delta.entries.len(), 1);
-        assert_eq!(delta.entries[0].value, Value::Tombstone);
-        assert_eq!(delta.entries[0].version, 2);
-        s.collect_tombstones(T + GRACE);
-        assert_eq!(s.origins[&me].gc_floor, 2);
-        assert!(s.origins[&me].is_empty());
-    }
-}
+#[path = "store_tests.rs"]
+mod tests;

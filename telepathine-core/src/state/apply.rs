@@ -1,0 +1,263 @@
+//! Applying a peer's run of an origin's entries: resets, generations, gaps, GC floors, limits,
+//! and what each stored entry means to the application.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::origin::{Entry, OriginState, entry_cost};
+use super::store::{Change, Refusal, Store};
+use crate::config::Limits;
+use crate::time::Timestamp;
+use crate::wire::{Key, OriginDelta, Value};
+
+impl Store {
+    /// Applies one origin's run of entries from a peer. Returns the changes, or why nothing was
+    /// applied. The run was validated by the caller (`validate_delta`).
+    pub fn apply(
+        &mut self,
+        d: OriginDelta,
+        now: Timestamp,
+        wall: u64,
+        tombstone_grace: core::time::Duration,
+        limits: &Limits,
+        out: &mut Vec<Change>,
+    ) -> Result<usize, Refusal> {
+        let origin = d.origin;
+        let before = self.meta(&origin);
+        let result = self.apply_run(d, now, wall, tombstone_grace, limits, out);
+        self.resum(origin, before);
+        result
+    }
+
+    fn apply_run(
+        &mut self,
+        d: OriginDelta,
+        now: Timestamp,
+        wall: u64,
+        tombstone_grace: core::time::Duration,
+        limits: &Limits,
+        out: &mut Vec<Change>,
+    ) -> Result<usize, Refusal> {
+        if d.origin == self.me {
+            return Ok(0);
+        }
+        let origin = d.origin;
+        let reset = d.from_version == 0;
+        match self.origins.get_mut(&origin) {
+            None => {
+                if !reset {
+                    return Ok(0);
+                }
+                if self.origins.len() >= limits.max_peers.saturating_add(1) {
+                    return Err(Refusal::Limit);
+                }
+                self.origins
+                    .insert(origin, OriginState::new(d.generation, now));
+                self.recent.insert((now, origin));
+                out.push(Change::Origin {
+                    origin,
+                    restarted: false,
+                });
+            }
+            Some(s) if d.generation < s.generation => return Ok(0),
+            Some(s) if d.generation > s.generation => {
+                if !reset {
+                    return Ok(0);
+                }
+                self.total_bytes -= s.bytes();
+                let old = s.clear();
+                let changed_at = s.changed_at;
+                *s = OriginState::new(d.generation, changed_at);
+                for (key, entry) in old {
+                    self.unindex(origin, &key, &entry);
+                    if let Key::Accuse(accused) = key {
+                        out.push(Change::Accusation {
+                            accuser: origin,
+                            accused,
+                        });
+                    }
+                }
+                out.push(Change::Origin {
+                    origin,
+                    restarted: true,
+                });
+            }
+            Some(s) => {
+                if reset {
+                    // A reset from a peer that knows less would move this node backwards.
+                    if d.up_to < s.max_version || (d.up_to == s.max_version && !s.needs_reset) {
+                        return Ok(0);
+                    }
+                } else {
+                    if d.from_version > s.max_version || d.up_to <= s.max_version {
+                        return Ok(0);
+                    }
+                    if d.gc_floor > s.max_version.max(s.accepted_floor) {
+                        // Tombstones this node never saw were collected: only a reset is safe.
+                        s.needs_reset = true;
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        let mut previous: BTreeMap<Key, Entry> = BTreeMap::new();
+        if reset {
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            self.total_bytes -= s.bytes();
+            for (key, entry) in s.clear() {
+                self.unindex(origin, &key, &entry);
+                previous.insert(key, entry);
+            }
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            s.max_version = 0;
+            s.accepted_floor = d.gc_floor;
+            s.needs_reset = false;
+        }
+        let mut applied = 0;
+        let mut up_to = d.up_to;
+        for e in d.entries {
+            let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
+            if e.version <= s.max_version && !reset {
+                continue;
+            }
+            let mut entry = Entry {
+                version: e.version,
+                value: e.value,
+                expires_at: e.expires_at,
+            };
+            let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
+            if let Key::Event(_) = e.key {
+                // Events live briefly by design; a peer cannot make one linger.
+                let cap = wall.saturating_add(crate::time::duration_ms(limits.max_event_lifetime));
+                entry.expires_at = Some(entry.expires_at.unwrap_or(cap).min(cap));
+            }
+            if let Some(at) = entry.expires_at.as_mut() {
+                *at = (*at).min(max_expiry);
+                if *at <= wall {
+                    entry.value = Value::Tombstone;
+                }
+            }
+            let new_key = s.get(&e.key).is_none();
+            let old_cost = s.get(&e.key).map_or(0, |x| entry_cost(&e.key, x));
+            let added = entry_cost(&e.key, &entry);
+            if (new_key && s.len() >= limits.max_keys_per_origin)
+                || s.bytes() - old_cost + added > limits.max_origin_bytes
+                || self.total_bytes - old_cost + added > limits.max_total_bytes
+            {
+                // Stop before this entry: the origin stays consistent up to the previous one.
+                up_to = e.version - 1;
+                self.finish(origin, up_to, d.gc_floor, reset, now);
+                self.emit_reset_removals(origin, previous, out);
+                return if applied > 0 {
+                    Ok(applied)
+                } else {
+                    Err(Refusal::Limit)
+                };
+            }
+            let old = match previous.remove(&e.key) {
+                Some(p) => Some(p),
+                None => self
+                    .origins
+                    .get(&origin)
+                    .and_then(|s| s.get(&e.key).cloned()),
+            };
+            let unchanged = old.as_ref().is_some_and(|o| o.version == entry.version);
+            let heard_before = self.origins.get(&origin).map_or(0, |s| s.heard_seq);
+            if !unchanged {
+                describe(origin, &e.key, &entry, old.as_ref(), heard_before, out);
+            }
+            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value)
+                && let Some(s) = self.origins.get_mut(&origin)
+            {
+                s.heard_seq = s.heard_seq.max(*seq);
+            }
+            self.put(origin, e.key, entry, now, tombstone_grace);
+            applied += 1;
+        }
+        self.finish(origin, up_to, d.gc_floor, reset, now);
+        self.emit_reset_removals(origin, previous, out);
+        Ok(applied)
+    }
+
+    fn finish(
+        &mut self,
+        origin: SocketAddr,
+        up_to: u64,
+        gc_floor: u64,
+        reset: bool,
+        now: Timestamp,
+    ) {
+        let advanced = self
+            .origins
+            .get(&origin)
+            .is_some_and(|s| up_to > s.max_version || reset);
+        if advanced {
+            self.touch(origin, now);
+        }
+        if let Some(s) = self.origins.get_mut(&origin) {
+            s.max_version = s.max_version.max(up_to);
+            s.accepted_floor = s.accepted_floor.max(gc_floor);
+        }
+    }
+
+    /// After a reset, keys that did not come back were deleted (their tombstones collected).
+    fn emit_reset_removals(
+        &mut self,
+        origin: SocketAddr,
+        previous: BTreeMap<Key, Entry>,
+        out: &mut Vec<Change>,
+    ) {
+        for (key, old) in previous {
+            match (key, old.value) {
+                (Key::User(key), Value::Bytes(_)) => out.push(Change::Deleted { origin, key }),
+                (Key::Accuse(accused), _) => out.push(Change::Accusation {
+                    accuser: origin,
+                    accused,
+                }),
+                (Key::Status, _) => out.push(Change::Status { origin }),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Describes what storing `entry` (replacing `old`) means to the application.
+fn describe(
+    origin: SocketAddr,
+    key: &Key,
+    entry: &Entry,
+    old: Option<&Entry>,
+    heard_seq: u64,
+    out: &mut Vec<Change>,
+) {
+    match (key, &entry.value) {
+        (Key::User(k), Value::Bytes(v)) => out.push(Change::Set {
+            origin,
+            key: k.clone(),
+            value: v.clone(),
+            expires_at: entry.expires_at,
+        }),
+        (Key::User(k), Value::Tombstone)
+            if old.is_some_and(|o| matches!(o.value, Value::Bytes(_))) =>
+        {
+            out.push(Change::Deleted {
+                origin,
+                key: k.clone(),
+            });
+        }
+        (Key::Event(seq), Value::Event { name, payload }) if *seq > heard_seq => {
+            out.push(Change::Heard {
+                origin,
+                name: name.clone(),
+                payload: payload.clone(),
+            })
+        }
+        (Key::Status, _) => out.push(Change::Status { origin }),
+        (Key::Accuse(accused), _) => out.push(Change::Accusation {
+            accuser: origin,
+            accused: *accused,
+        }),
+        _ => {}
+    }
+}

@@ -1,0 +1,201 @@
+//! Unit tests of the store: resets, floors, summaries, expiry.
+use super::*;
+use crate::wire::OriginDelta;
+use core::time::Duration;
+
+fn a(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i], 1))
+}
+
+fn entry(key: &str, version: u64, value: Value) -> crate::wire::WireEntry {
+    crate::wire::WireEntry {
+        key: Key::User(key.into()),
+        version,
+        value,
+        expires_at: None,
+    }
+}
+
+const T: Timestamp = Timestamp::ZERO;
+const GRACE: Duration = Duration::from_secs(1);
+
+fn apply(store: &mut Store, d: OriginDelta) -> Vec<Change> {
+    let mut out = Vec::new();
+    let _ = store.apply(d, T, 0, GRACE, &Limits::default(), &mut out);
+    out
+}
+
+fn snapshot(up_to: u64, gc_floor: u64, entries: Vec<crate::wire::WireEntry>) -> OriginDelta {
+    OriginDelta {
+        origin: a(9),
+        generation: 1,
+        from_version: 0,
+        up_to,
+        gc_floor,
+        entries,
+    }
+}
+
+#[test]
+fn a_reset_node_passes_on_the_floor_it_accepted() {
+    let bytes = Value::Bytes(Bytes::from_static(b"v"));
+    // A holds key k at version 2; the origin then deleted k at version 3 and collected the
+    // tombstone, so B learns the origin from a snapshot without k.
+    let mut holder = Store::new(a(1), 1, T);
+    apply(
+        &mut holder,
+        snapshot(2, 0, vec![entry("k", 2, bytes.clone())]),
+    );
+    let mut relay = Store::new(a(2), 1, T);
+    apply(&mut relay, snapshot(3, 3, vec![]));
+    let (delta, _) = relay.origins[&a(9)].delta_from(a(9), 2, 10_000).unwrap();
+    assert!(
+        delta.gc_floor >= 3,
+        "the relay must admit it cannot vouch below version 3"
+    );
+    apply(&mut holder, delta);
+    let s = &holder.origins[&a(9)];
+    assert!(
+        s.needs_reset,
+        "the holder must ask for a reset rather than keep k"
+    );
+    assert_eq!(s.digest_version(), 0);
+    // The reset removes k.
+    let out = apply(&mut holder, snapshot(3, 3, vec![]));
+    assert!(holder.user_value(&a(9), "k").is_none());
+    assert!(out.contains(&Change::Deleted {
+        origin: a(9),
+        key: "k".into()
+    }));
+}
+
+#[test]
+fn summaries_agree_exactly_when_digests_do() {
+    let bytes = || Value::Bytes(Bytes::from_static(b"v"));
+    let mut x = Store::new(a(1), 1, T);
+    let mut y = Store::new(a(2), 1, T);
+    // Each learns the other and a third origin, in different orders.
+    let mine_x = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
+    let mine_y = y.origins[&a(2)].delta_from(a(2), 0, 10_000).unwrap().0;
+    apply(&mut y, mine_x);
+    apply(&mut x, mine_y);
+    apply(&mut x, snapshot(1, 0, vec![entry("k", 1, bytes())]));
+    assert_ne!(x.summary(), y.summary());
+    apply(&mut y, snapshot(1, 0, vec![entry("k", 1, bytes())]));
+    assert_eq!(x.summary(), y.summary());
+    // A write changes it; the same write elsewhere is not the same state.
+    let limits = Limits::default();
+    x.write_local(Key::User("w".into()), bytes(), None, T, GRACE, &limits)
+        .unwrap();
+    assert_ne!(x.summary(), y.summary());
+    let run = x.origins[&a(1)].delta_from(a(1), 0, 10_000).unwrap().0;
+    apply(&mut y, run);
+    assert_eq!(x.summary(), y.summary());
+    // Forgetting an origin removes its part.
+    x.remove_origin(&a(9));
+    y.remove_origin(&a(9));
+    assert_eq!(x.summary(), y.summary());
+    let recomputed = x.origins.iter().fold(0, |acc, (o, s)| {
+        acc ^ summand(o, s.generation, s.digest_version())
+    });
+    assert_eq!(x.summary(), recomputed);
+}
+
+#[test]
+fn resets_never_move_a_version_backwards() {
+    let mut s = Store::new(a(1), 1, T);
+    apply(
+        &mut s,
+        snapshot(
+            5,
+            0,
+            vec![entry("k", 5, Value::Bytes(Bytes::from_static(b"new")))],
+        ),
+    );
+    s.origins.get_mut(&a(9)).unwrap().needs_reset = true;
+    apply(
+        &mut s,
+        snapshot(
+            2,
+            0,
+            vec![entry("k", 2, Value::Bytes(Bytes::from_static(b"old")))],
+        ),
+    );
+    assert_eq!(s.origins[&a(9)].max_version, 5);
+    assert_eq!(s.user_value(&a(9), "k").unwrap().as_ref(), b"new");
+}
+
+#[test]
+fn gaps_are_refused_and_overlaps_applied_once() {
+    let mut s = Store::new(a(1), 1, T);
+    apply(
+        &mut s,
+        snapshot(
+            2,
+            0,
+            vec![entry("a", 2, Value::Bytes(Bytes::from_static(b"1")))],
+        ),
+    );
+    let gap = OriginDelta {
+        from_version: 4,
+        up_to: 6,
+        ..snapshot(6, 0, vec![entry("b", 6, Value::Tombstone)])
+    };
+    assert!(apply(&mut s, gap).is_empty());
+    assert_eq!(s.origins[&a(9)].max_version, 2);
+    let run = OriginDelta {
+        from_version: 1,
+        ..snapshot(
+            4,
+            0,
+            vec![
+                entry("a", 2, Value::Bytes(Bytes::from_static(b"1"))),
+                entry("c", 4, Value::Bytes(Bytes::from_static(b"3"))),
+            ],
+        )
+    };
+    let out = apply(&mut s, run);
+    assert_eq!(
+        out.len(),
+        1,
+        "only the entry beyond version 2 is new: {out:?}"
+    );
+    assert_eq!(s.origins[&a(9)].max_version, 4);
+}
+
+#[test]
+fn expiry_turns_entries_into_tombstones_that_are_still_sent() {
+    let mut s = Store::new(a(1), 1, T);
+    let limits = Limits::default();
+    s.write_local(
+        Key::User("k".into()),
+        Value::Bytes(Bytes::from_static(b"v")),
+        Some(100),
+        T,
+        GRACE,
+        &limits,
+    )
+    .unwrap();
+    // Re-setting with the same expiry keeps exactly one expiry record.
+    s.write_local(
+        Key::User("k".into()),
+        Value::Bytes(Bytes::from_static(b"w")),
+        Some(100),
+        T,
+        GRACE,
+        &limits,
+    )
+    .unwrap();
+    assert_eq!(s.next_expiry(), Some(100));
+    let mut out = Vec::new();
+    s.expire(100, T, GRACE, &mut out);
+    assert_eq!(out.len(), 1);
+    let me = a(1);
+    let (delta, _) = s.origins[&me].delta_from(me, 1, 10_000).unwrap();
+    assert_eq!(delta.entries.len(), 1);
+    assert_eq!(delta.entries[0].value, Value::Tombstone);
+    assert_eq!(delta.entries[0].version, 2);
+    s.collect_tombstones(T + GRACE);
+    assert_eq!(s.origins[&me].gc_floor, 2);
+    assert!(s.origins[&me].is_empty());
+}
