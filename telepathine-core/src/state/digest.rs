@@ -127,14 +127,19 @@ impl Store {
         digest
     }
 
-    /// Origins changed since `recent_since`, newest first, with the version their recent changes
-    /// start from: what to push to a peer that did not mention them.
+    /// Origins changed since `recent_since`, newest first, with the version to push them from:
+    /// where their recent burst of changes began, or just below their eight newest entries if
+    /// the burst is longer (a peer that is further behind refuses the gap and repairs).
     pub fn hot(&self, recent_since: Timestamp) -> impl Iterator<Item = (SocketAddr, u64)> + '_ {
         self.recent
             .iter()
             .rev()
             .take_while(move |(t, _)| *t >= recent_since)
-            .filter_map(|(_, o)| self.origins.get(o).map(|s| (*o, s.hot_from)))
+            .filter_map(|(_, o)| {
+                self.origins
+                    .get(o)
+                    .map(|s| (*o, s.hot_from.max(s.suffix_from(8))))
+            })
     }
 
     /// Compares a peer's digest with local state. `forgotten` says whether an origin's

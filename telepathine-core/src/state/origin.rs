@@ -141,6 +141,15 @@ impl OriginState {
         core::mem::take(&mut self.entries).into_iter().collect()
     }
 
+    /// The version just below the `k` newest entries: a run from there carries the latest
+    /// changes however long the origin has been busy.
+    pub fn suffix_from(&self, k: usize) -> u64 {
+        match self.by_version.keys().rev().nth(k.saturating_sub(1)) {
+            Some(v) => v.saturating_sub(1),
+            None => 0,
+        }
+    }
+
     /// Number of entries newer than `version`: the scuttle depth of a peer at that version.
     pub fn depth_after(&self, version: u64) -> usize {
         self.by_version.range(version.saturating_add(1)..).count()

@@ -199,3 +199,29 @@ fn expiry_turns_entries_into_tombstones_that_are_still_sent() {
     assert_eq!(s.origins[&me].gc_floor, 2);
     assert!(s.origins[&me].is_empty());
 }
+
+#[test]
+fn a_busy_origin_pushes_its_newest_changes() {
+    let mut s = Store::new(a(1), 1, T);
+    s.hot_window = Duration::from_secs(10);
+    let limits = Limits::default();
+    for i in 0..100u64 {
+        let t = T + Duration::from_millis(i * 100);
+        s.write_local(
+            Key::User(alloc::format!("k{i}")),
+            Value::Tombstone,
+            None,
+            t,
+            GRACE,
+            &limits,
+        )
+        .unwrap();
+    }
+    let (origin, from) = s.hot(T).next().unwrap();
+    assert_eq!(origin, a(1));
+    assert_eq!(
+        from,
+        100 - 8,
+        "the eight newest of 100 writes, not the whole burst"
+    );
+}
