@@ -50,7 +50,7 @@ pub use event::{DeathCause, Event};
 pub use identity::NodeId;
 pub use key::NetworkKey;
 pub use node::{Node, Transmit, TransmitKind};
-pub use pattern::{Pattern, PatternError};
+pub use pattern::{MAX_PATTERN_SEGMENTS, Pattern, PatternError};
 pub use phi::PhiDetector;
 pub use stats::{DropReason, PeerStats, Stats, Traffic};
 pub use time::Timestamp;

@@ -10,9 +10,12 @@ use bytes::Bytes;
 use common::{Net, addr};
 use rand_core::SeedableRng;
 use telepathine_core::wire::{
-    Body, Cover, Delta, Digest, DigestEntry, Key, MAX_VERSION, Message, OriginDelta, Sealer, Value, WireEntry,
+    Body, Cover, Delta, Digest, DigestEntry, Key, MAX_VERSION, Message, OriginDelta, Sealer, Value,
+    WireEntry,
 };
-use telepathine_core::{Config, DropReason, Event, Limits, NetworkKey, NodeId, Timestamp, TransmitKind};
+use telepathine_core::{
+    Config, DropReason, Event, Limits, NetworkKey, NodeId, Timestamp, TransmitKind,
+};
 
 fn key() -> NetworkKey {
     NetworkKey::from_bytes([42; 32], 0)
@@ -47,8 +50,14 @@ impl Forger {
 
     fn seal(&mut self, to: SocketAddr, body: Body) -> Vec<u8> {
         self.seq += 1;
-        let msg = Message { from: self.id, to: Some(to), seq: self.seq, body };
-        self.sealer.seal(&postcard::to_allocvec(&msg).unwrap(), &mut self.rng)
+        let msg = Message {
+            from: self.id,
+            to: Some(to),
+            seq: self.seq,
+            body,
+        };
+        self.sealer
+            .seal(&postcard::to_allocvec(&msg).unwrap(), &mut self.rng)
     }
 }
 
@@ -59,11 +68,25 @@ fn deliver_frame(net: &mut Net, to: usize, bytes: &[u8]) {
 }
 
 fn user(key: &str, version: u64, value: &[u8]) -> WireEntry {
-    WireEntry { key: Key::User(key.into()), version, value: Value::Bytes(Bytes::copy_from_slice(value)), expires_at: None }
+    WireEntry {
+        key: Key::User(key.into()),
+        version,
+        value: Value::Bytes(Bytes::copy_from_slice(value)),
+        expires_at: None,
+    }
 }
 
 fn ack(origin: SocketAddr, generation: u64, up_to: u64, entries: Vec<WireEntry>) -> Body {
-    Body::Ack(Delta { origins: vec![OriginDelta { origin, generation, from_version: 0, up_to, gc_floor: 0, entries }] })
+    Body::Ack(Delta {
+        origins: vec![OriginDelta {
+            origin,
+            generation,
+            from_version: 0,
+            up_to,
+            gc_floor: 0,
+            entries,
+        }],
+    })
 }
 
 #[test]
@@ -91,13 +114,20 @@ fn garbage_floods_are_dropped_counted_and_harmless() {
         }
         sent += 1;
     }
-    assert_eq!(net.node(1).stats().total_dropped().messages, sent, "every piece of junk is counted");
+    assert_eq!(
+        net.node(1).stats().total_dropped().messages,
+        sent,
+        "every piece of junk is counted"
+    );
     assert!(net.node(1).stats().dropped_for(DropReason::Forged) > 0);
     let t = Timestamp::from_millis(net.now);
     net.node(2).set(t, "still", "works").unwrap();
     net.run_until(2_000);
     assert!(net.converged());
-    assert_eq!(net.node(1).get_remote(&addr(2), "still").unwrap().as_ref(), b"works");
+    assert_eq!(
+        net.node(1).get_remote(&addr(2), "still").unwrap().as_ref(),
+        b"works"
+    );
 }
 
 #[test]
@@ -105,10 +135,22 @@ fn a_digest_naming_a_million_origins_is_refused() {
     let mut net = Net::new(2, |_| cfg());
     net.run_until(500);
     let entries: Vec<DigestEntry> = (0..1_000_000u32)
-        .map(|i| DigestEntry { origin: SocketAddr::from((i.to_be_bytes(), 1)), generation: 1, version: 1 })
+        .map(|i| DigestEntry {
+            origin: SocketAddr::from((i.to_be_bytes(), 1)),
+            generation: 1,
+            version: 1,
+        })
         .collect();
     let mut f = Forger::new(addr(77));
-    let body = Body::Syn { digest: Digest { cover: Cover::Listed, entries }, summary: 0, cookie: 1, echo: 0 };
+    let body = Body::Syn {
+        digest: Digest {
+            cover: Cover::Listed,
+            entries,
+        },
+        summary: 0,
+        cookie: 1,
+        echo: 0,
+    };
     let bytes = f.seal(addr(0), body);
     assert!(bytes.len() <= 8 << 20, "fits a frame: {}", bytes.len());
     let before = net.node(0).footprint();
@@ -120,8 +162,14 @@ fn a_digest_naming_a_million_origins_is_refused() {
 
 #[test]
 fn absurd_versions_oversized_entries_and_immortal_events_are_bounded() {
-    let limits = Limits { max_event_lifetime: Duration::from_secs(2), ..Limits::default() };
-    let mut net = Net::new(2, |_| Config { limits: limits.clone(), ..cfg() });
+    let limits = Limits {
+        max_event_lifetime: Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let mut net = Net::new(2, |_| Config {
+        limits: limits.clone(),
+        ..cfg()
+    });
     net.run_until(500);
     let mut f = Forger::new(addr(77));
     // Versions past the bound would pin the origin's copy forever.
@@ -135,7 +183,12 @@ fn absurd_versions_oversized_entries_and_immortal_events_are_bounded() {
     let long_key = ack(addr(77), 5, 1, vec![user(&"k".repeat(2000), 1, b"v")]);
     let bytes = f.seal(addr(0), long_key);
     deliver_frame(&mut net, 0, &bytes);
-    let big_value = ack(addr(77), 5, 1, vec![user("k", 1, &vec![0u8; (4 << 20) + 1])]);
+    let big_value = ack(
+        addr(77),
+        5,
+        1,
+        vec![user("k", 1, &vec![0u8; (4 << 20) + 1])],
+    );
     let bytes = f.seal(addr(0), big_value);
     deliver_frame(&mut net, 0, &bytes);
     assert_eq!(net.node(0).stats().dropped_for(DropReason::Malformed), 4);
@@ -144,30 +197,54 @@ fn absurd_versions_oversized_entries_and_immortal_events_are_bounded() {
     let forever = WireEntry {
         key: Key::Event(1),
         version: 1,
-        value: Value::Event { name: "spam".into(), payload: Bytes::from_static(b"x") },
+        value: Value::Event {
+            name: "spam".into(),
+            payload: Bytes::from_static(b"x"),
+        },
         expires_at: Some(u64::MAX),
     };
     let bytes = f.seal(addr(0), ack(addr(77), 5, 1, vec![forever]));
     deliver_frame(&mut net, 0, &bytes);
-    assert!(net.events[&addr(0)].iter().any(|e| matches!(e, Event::Heard { event, .. } if event == "spam")));
+    assert!(
+        net.events[&addr(0)]
+            .iter()
+            .any(|e| matches!(e, Event::Heard { event, .. } if event == "spam"))
+    );
     // A node that arrives after the lifetime must not hear it: it was clamped, not kept for
     // max_ttl (30 days).
     net.run_until(3_000);
     net.crashed.insert(addr(1));
     let earlier = net.events[&addr(1)].len();
-    net.restart(1, 9, Config { limits, seeds: vec![addr(0)], ..cfg() });
+    net.restart(
+        1,
+        9,
+        Config {
+            limits,
+            seeds: vec![addr(0)],
+            ..cfg()
+        },
+    );
     net.run_until(5_000);
     assert!(net.node(1).all_peers().contains(&addr(0)));
     assert!(
-        !net.events[&addr(1)][earlier..].iter().any(|e| matches!(e, Event::Heard { event, .. } if event == "spam")),
+        !net.events[&addr(1)][earlier..]
+            .iter()
+            .any(|e| matches!(e, Event::Heard { event, .. } if event == "spam")),
         "the event outlived max_event_lifetime"
     );
 }
 
 #[test]
 fn a_flood_of_fake_origins_stops_at_max_peers_and_max_total_bytes() {
-    let limits = Limits { max_peers: 50, max_total_bytes: 200_000, ..Limits::default() };
-    let mut net = Net::new(2, |_| Config { limits: limits.clone(), ..cfg() });
+    let limits = Limits {
+        max_peers: 50,
+        max_total_bytes: 200_000,
+        ..Limits::default()
+    };
+    let mut net = Net::new(2, |_| Config {
+        limits: limits.clone(),
+        ..cfg()
+    });
     net.run_until(500);
     let mut f = Forger::new(addr(77));
     for i in 0..500u32 {
@@ -206,12 +283,22 @@ fn a_forged_history_of_a_node_is_overturned_by_a_new_generation() {
     });
     let bytes = f.seal(addr(2), lie);
     deliver_frame(&mut net, 2, &bytes);
-    assert!(net.node(2).get_remote(&addr(0), "evil").is_some(), "the forgery landed");
+    assert!(
+        net.node(2).get_remote(&addr(0), "evil").is_some(),
+        "the forgery landed"
+    );
     net.run_until(4_000);
     assert!(net.node(0).stats().rebirths >= 1);
     for i in 0..4 {
-        assert!(net.node(i).get_remote(&addr(0), "evil").is_none(), "node {i} kept the forgery");
-        assert_eq!(net.node(i).get_remote(&addr(0), "real").unwrap().as_ref(), b"1", "node {i}");
+        assert!(
+            net.node(i).get_remote(&addr(0), "evil").is_none(),
+            "node {i} kept the forgery"
+        );
+        assert_eq!(
+            net.node(i).get_remote(&addr(0), "real").unwrap().as_ref(),
+            b"1",
+            "node {i}"
+        );
         assert!(net.node(i).peer_generation(&addr(0)).unwrap() > 1);
     }
     assert!(net.converged());
@@ -222,13 +309,23 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
     let mut net = Net::new(2, |_| cfg());
     let t = Timestamp::from_millis(net.now);
     for k in 0..200 {
-        net.node(0).set(t, &format!("key{k}"), vec![1u8; 500]).unwrap();
+        net.node(0)
+            .set(t, &format!("key{k}"), vec![1u8; 500])
+            .unwrap();
     }
     net.run_until(1_000);
     // A key holder spoofs a first contact from a victim: cover All, nothing listed.
     let victim = addr(66);
     let mut f = Forger::new(victim);
-    let syn = Body::Syn { digest: Digest { cover: Cover::All, entries: vec![] }, summary: 0, cookie: 3, echo: 0 };
+    let syn = Body::Syn {
+        digest: Digest {
+            cover: Cover::All,
+            entries: vec![],
+        },
+        summary: 0,
+        cookie: 3,
+        echo: 0,
+    };
     let request = f.seal(addr(0), syn);
     let now = Timestamp::from_millis(net.now);
     net.node(0).handle_datagram(now, victim, &request);
@@ -240,10 +337,17 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
         }
     }
     assert!(to_victim > 0, "a first contact still gets the cookie");
-    assert!(to_victim <= 3 * request.len(), "{to_victim} bytes answered {} bytes", request.len());
+    assert!(
+        to_victim <= 3 * request.len(),
+        "{to_victim} bytes answered {} bytes",
+        request.len()
+    );
     // A spoofed SynAck asking for everything is answered just as sparingly.
     let synack = Body::SynAck {
-        digest: Digest { cover: Cover::All, entries: vec![] },
+        digest: Digest {
+            cover: Cover::All,
+            entries: vec![],
+        },
         delta: Delta::default(),
         summary: 0,
         cookie: 3,
@@ -257,7 +361,11 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
             to_victim += t.payload.len();
         }
     }
-    assert!(to_victim <= 3 * request.len(), "{to_victim} bytes answered {} bytes", request.len());
+    assert!(
+        to_victim <= 3 * request.len(),
+        "{to_victim} bytes answered {} bytes",
+        request.len()
+    );
     // Honest peers, who echo cookies, still get everything.
     assert_eq!(net.node(1).remote_keys(&addr(0)).len(), 200);
 }

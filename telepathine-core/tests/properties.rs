@@ -105,10 +105,21 @@ fn any_digest() -> impl Strategy<Value = Digest> {
 
 fn any_message() -> impl Strategy<Value = Message> {
     let body = prop_oneof![
-        (any_digest(), any::<[u64; 3]>())
-            .prop_map(|(digest, [summary, cookie, echo])| Body::Syn { digest, summary, cookie, echo }),
-        (any_digest(), any_delta(), any::<[u64; 3]>())
-            .prop_map(|(digest, delta, [summary, cookie, echo])| Body::SynAck { digest, delta, summary, cookie, echo }),
+        (any_digest(), any::<[u64; 3]>()).prop_map(|(digest, [summary, cookie, echo])| Body::Syn {
+            digest,
+            summary,
+            cookie,
+            echo
+        }),
+        (any_digest(), any_delta(), any::<[u64; 3]>()).prop_map(
+            |(digest, delta, [summary, cookie, echo])| Body::SynAck {
+                digest,
+                delta,
+                summary,
+                cookie,
+                echo
+            }
+        ),
         any_delta().prop_map(Body::Ack),
         (any::<u64>(), any::<bool>()).prop_map(|(incarnation, release)| Body::Heartbeat {
             incarnation,
