@@ -2,13 +2,13 @@
 //! tokio, async-std and smol are held to the same behaviour without copying tests.
 //!
 //! An adapter's test file says:
-//! ```ignore
+//! ```text
 //! fn block_on<F: std::future::Future>(f: F) -> F::Output { /* its executor */ }
 //! telepathine_core::conformance_tests!(my_adapter::MyRuntime, block_on);
 //! ```
 //! Each body is bounded by [`TEST_LIMIT`] and waits for conditions with bounded polling loops,
 //! never with a fixed sleep.
-#![allow(missing_docs, clippy::missing_panics_doc)]
+#![allow(clippy::missing_panics_doc)]
 
 mod cluster;
 mod events;
