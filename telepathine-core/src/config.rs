@@ -56,7 +56,9 @@ pub struct Config {
     /// How many peers each node sends heartbeats to (its monitors).
     pub monitors: usize,
     /// Distinct monitors' accusations needed before a peer counts as dead (capped at the number
-    /// of monitors it can have). A node's own conviction always counts for itself.
+    /// of monitors it can have). A node's own convictions also settle its own view once it
+    /// convicts at least this many peers at once (it is then cut off, or they really failed);
+    /// a single conviction waits for the quorum, since a bad link is the likelier cause.
     pub dead_quorum: usize,
     /// How long a dead or departed peer is remembered before it is forgotten.
     pub dead_grace: Duration,

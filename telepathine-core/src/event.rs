@@ -70,7 +70,8 @@ pub enum Event {
         /// The peer.
         peer: SocketAddr,
     },
-    /// A peer is considered dead.
+    /// A peer is considered dead. Raised once per death, with the cause known at that moment:
+    /// a peer convicted as failed whose departure arrives later is not reported again.
     PeerDead {
         /// The peer.
         peer: SocketAddr,

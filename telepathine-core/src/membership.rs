@@ -25,6 +25,9 @@ pub(crate) struct PeerState {
 pub(crate) struct Monitored {
     pub generation: u64,
     pub detector: PhiDetector,
+    /// When this node began (or last resumed) judging the peer: the start of the grace given
+    /// to a peer that has not sent a heartbeat yet.
+    pub since: Timestamp,
 }
 
 /// Ring position of an address: a stable hash, so every node derives the same ring.
@@ -87,18 +90,20 @@ impl Membership {
         self.peers.iter().filter(|(_, p)| p.dead.is_some())
     }
 
-    /// Records a judgement; returns whether it changed.
+    /// Records a judgement; returns whether the peer went from alive to dead or back. A new
+    /// peer counts as dead until judged alive, and a dead peer whose cause changes (it failed,
+    /// then its departure arrived) did not die again.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
         let entry = self.peers.entry(peer).or_insert(PeerState {
             dead: Some(DeathCause::Failed),
             since: now,
             known_since: now,
         });
-        let changed = entry.dead != dead;
-        if changed {
-            entry.dead = dead;
+        let flipped = entry.dead.is_some() != dead.is_some();
+        if flipped {
             entry.since = now;
         }
+        entry.dead = dead;
         if dead.is_none() {
             self.ring.insert((ring_hash(&peer), peer));
             if !self.live_pos.contains_key(&peer) {
@@ -109,7 +114,7 @@ impl Membership {
             self.ring.remove(&(ring_hash(&peer), peer));
             self.unlist(&peer);
         }
-        changed
+        flipped
     }
 
     fn unlist(&mut self, peer: &SocketAddr) {
@@ -216,6 +221,29 @@ mod tests {
         m.remove(&a(3));
         assert_eq!(m.live_len(), 17);
         assert!(!(0..17).any(|i| m.live_at(i) == Some(a(3))));
+    }
+
+    #[test]
+    fn only_life_and_death_are_transitions() {
+        let mut m = Membership::new(a(0));
+        let t = Timestamp::ZERO;
+        assert!(
+            !m.judge(a(1), Some(DeathCause::Left), t),
+            "a newcomer that already left never lived"
+        );
+        assert!(m.judge(a(1), None, t));
+        assert!(!m.judge(a(1), None, t));
+        assert!(m.judge(a(1), Some(DeathCause::Failed), t));
+        assert!(
+            !m.judge(a(1), Some(DeathCause::Left), t),
+            "its departure is no second death"
+        );
+        assert_eq!(
+            m.peers[&a(1)].dead,
+            Some(DeathCause::Left),
+            "but the cause is kept"
+        );
+        assert!(m.judge(a(1), None, t));
     }
 
     #[test]

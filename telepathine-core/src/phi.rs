@@ -68,6 +68,11 @@ impl PhiDetector {
         }
     }
 
+    /// When the last heartbeat arrived.
+    pub fn last_heartbeat(&self) -> Option<Timestamp> {
+        self.last
+    }
+
     /// Whether at least one heartbeat has arrived.
     pub fn has_heard(&self) -> bool {
         self.last.is_some()

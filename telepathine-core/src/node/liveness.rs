@@ -1,8 +1,9 @@
 //! Turning state changes into events, and deciding who is alive.
 //!
 //! The rule: a peer is dead when its own status says it left, or when at least
-//! `min(dead_quorum, monitors it can have)` distinct nodes accuse its current generation at an
-//! incarnation no lower than its own. Accusations are entries in the accusers' state, so every
+//! `min(dead_quorum, monitors it can have)` distinct nodes that are its monitors (its ring
+//! successors, in the evaluating node's view) accuse its current generation at an incarnation no
+//! lower than its own. Accusations are entries in the accusers' state, so every
 //! node sees the same evidence once gossip has spread it, and reaches the same verdict. An
 //! accused node that is alive refutes by raising its incarnation, which voids every accusation
 //! made at the old one; a monitor that hears from the peer again withdraws its accusation.
@@ -111,7 +112,7 @@ impl Node {
         }
         let me = self.id;
         let status = self.store.status(&me.addr);
-        let highest = self
+        let live: alloc::vec::Vec<u64> = self
             .members
             .accusations
             .get(&me.addr)
@@ -119,8 +120,21 @@ impl Node {
             .flat_map(|by| by.values())
             .filter(|(g, inc)| *g == me.generation && *inc >= status.incarnation)
             .map(|(_, inc)| *inc)
-            .max();
-        if let Some(inc) = highest {
+            .collect();
+        // A lone accuser (a monitor behind a one-way bad link) convicts nobody, and refuting it
+        // would only make it accuse again each interval: answer only a quorum.
+        let required = self
+            .config
+            .dead_quorum
+            .min(
+                self.members
+                    .possible_monitors(&me.addr, self.config.monitors),
+            )
+            .max(1);
+        if live.len() < required {
+            return;
+        }
+        if let Some(inc) = live.into_iter().max() {
             self.write_status(Status {
                 incarnation: inc + 1,
                 left: status.left,
@@ -138,14 +152,29 @@ impl Node {
         let dead = if status.left {
             Some(DeathCause::Left)
         } else {
+            // Only the peer's monitors in this node's view of the ring count: a node that stopped
+            // monitoring it (and missed being told) holds a stale opinion.
+            let monitors = self.members.successors(&peer, self.config.monitors);
             let accusers = self.members.accusations.get(&peer).map_or(0, |by| {
-                by.values()
-                    .filter(|(g, inc)| *g == generation && *inc >= status.incarnation)
+                by.iter()
+                    .filter(|(accuser, (g, inc))| {
+                        *g == generation && *inc >= status.incarnation && monitors.contains(accuser)
+                    })
                     .count()
             });
             let possible = self.members.possible_monitors(&peer, self.config.monitors);
             let required = self.config.dead_quorum.min(possible).max(1);
-            (accusers >= required).then_some(DeathCause::Failed)
+            // This node's own conviction settles its own view when it convicts several peers at
+            // once: then it is cut off (or they really failed), and nobody else's accusations
+            // can reach it. A single conviction waits for the quorum, as a bad link is likelier.
+            let own = self
+                .members
+                .accusations
+                .get(&peer)
+                .and_then(|by| by.get(&self.id.addr))
+                .is_some_and(|(g, inc)| *g == generation && *inc >= status.incarnation)
+                && self.own_accusations() >= self.config.dead_quorum;
+            (accusers >= required || own).then_some(DeathCause::Failed)
         };
         // An accusation of an earlier life or incarnation is void: withdraw ours so stale
         // evidence does not linger in everyone's state.
@@ -158,10 +187,50 @@ impl Node {
             self.withdraw_accusation(peer);
         }
         if self.members.judge(peer, dead, self.now) {
+            if dead.is_none() {
+                self.resume_judging(&peer);
+            }
             self.events.push_back(match dead {
                 None => Event::PeerAlive { peer },
                 Some(cause) => Event::PeerDead { peer, cause },
             });
+        }
+    }
+
+    /// Peers this node currently accuses.
+    fn own_accusations(&self) -> usize {
+        self.store
+            .mine()
+            .iter()
+            .filter(|(k, e)| {
+                matches!(k, Key::Accuse(_)) && matches!(e.value, Value::Accusation { .. })
+            })
+            .count()
+    }
+
+    /// Re-judges everyone this node accuses: whether its own convictions settle its view depends
+    /// on how many there are.
+    fn recompute_accused(&mut self) {
+        let accused: alloc::vec::Vec<SocketAddr> = self
+            .store
+            .mine()
+            .iter()
+            .filter_map(|(k, _)| match k {
+                Key::Accuse(peer) => Some(*peer),
+                _ => None,
+            })
+            .collect();
+        for peer in accused {
+            self.recompute(peer);
+        }
+    }
+
+    /// When the number of this node's own accusations crosses the quorum, its convictions start
+    /// or stop settling its own view.
+    fn after_own_accusations_changed(&mut self, before: usize) {
+        let q = self.config.dead_quorum;
+        if (before >= q) != (self.own_accusations() >= q) {
+            self.recompute_accused();
         }
     }
 
@@ -187,16 +256,19 @@ impl Node {
         let expires = self
             .wall_now()
             .saturating_add(crate::time::duration_ms(self.config.dead_grace * 2));
+        let before = self.own_accusations();
         if self.write(Key::Accuse(peer), value, Some(expires)).is_ok() {
             self.on_change(Change::Accusation {
                 accuser: self.id.addr,
                 accused: peer,
             });
+            self.after_own_accusations_changed(before);
         }
     }
 
     /// Withdraws this node's accusation of `peer`, if it made one.
     pub(super) fn withdraw_accusation(&mut self, peer: SocketAddr) {
+        let before = self.own_accusations();
         let accused = matches!(
             self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value),
             Some(Value::Accusation { .. })
@@ -210,6 +282,7 @@ impl Node {
                 accuser: self.id.addr,
                 accused: peer,
             });
+            self.after_own_accusations_changed(before);
         }
     }
 }

@@ -3,6 +3,7 @@
 mod commands;
 mod exchange;
 mod liveness;
+mod monitoring;
 mod receive;
 mod timers;
 

@@ -199,13 +199,12 @@ impl Node {
                 self.config.heartbeat_interval,
                 self.config.phi_min_std_dev,
             );
-            self.members.monitored.insert(
-                from.addr,
-                crate::membership::Monitored {
-                    generation: from.generation,
-                    detector,
-                },
-            );
+            let monitored = crate::membership::Monitored {
+                generation: from.generation,
+                detector,
+                since: now,
+            };
+            self.members.monitored.insert(from.addr, monitored);
         }
         let Some(m) = self.members.monitored.get_mut(&from.addr) else {
             return;

@@ -143,74 +143,15 @@ impl Node {
         }
         self.members.monitors = monitors;
 
-        self.expect_heartbeats();
         // Unanswered exchanges (lost, or a seed answering under another name) stop counting.
         let stale = self.now - self.config.gossip_interval * 4;
         self.syn_sent.retain(|_, sent| *sent >= stale);
-        let threshold = self.config.phi_threshold;
-        let now = self.now;
-        let convicted: Vec<SocketAddr> = self
-            .members
-            .monitored
-            .iter()
-            .filter(|(_, m)| m.detector.phi(now) > threshold)
-            .map(|(a, _)| *a)
-            .collect();
-        for peer in convicted {
-            self.accuse(peer);
-        }
+        self.judge_monitored();
 
         if self.config.emit_value_on_heartbeat {
             self.reemit_values();
         }
         self.forget_the_dead();
-    }
-
-    /// Starts judging the ring predecessors that should be sending heartbeats here, even if none
-    /// has arrived yet: a node learned only through gossip (one that crashed right after joining,
-    /// or stale state of a dead node) must not count as alive forever.
-    fn expect_heartbeats(&mut self) {
-        let now = self.now;
-        self.members.released.retain(|_, until| *until > now);
-        // Views of a newly learned peer take a few rounds to agree; until then the peer may
-        // legitimately send its heartbeats elsewhere.
-        let settle = self
-            .config
-            .heartbeat_interval
-            .max(self.config.gossip_interval)
-            * 10;
-        for peer in self
-            .members
-            .predecessors(&self.id.addr, self.config.monitors)
-        {
-            let settled = self
-                .members
-                .peers
-                .get(&peer)
-                .is_some_and(|p| now.saturating_since(p.known_since) >= settle);
-            if !settled
-                || self.members.monitored.contains_key(&peer)
-                || self.members.released.contains_key(&peer)
-            {
-                continue;
-            }
-            let Some(generation) = self.store.origins.get(&peer).map(|s| s.generation) else {
-                continue;
-            };
-            let mut detector = crate::phi::PhiDetector::new(
-                self.config.phi_window,
-                self.config.heartbeat_interval,
-                self.config.phi_min_std_dev,
-            );
-            detector.heartbeat(now);
-            self.members.monitored.insert(
-                peer,
-                crate::membership::Monitored {
-                    generation,
-                    detector,
-                },
-            );
-        }
     }
 
     fn reemit_values(&mut self) {

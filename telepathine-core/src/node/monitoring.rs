@@ -1,0 +1,105 @@
+//! Whom this node judges, and when it convicts.
+//!
+//! Heartbeats go from each node to its ring successors, so a node monitors its ring
+//! predecessors. Who monitors whom follows each node's own view of the ring, never a single
+//! message: a node judges a peer only while that peer is among its predecessors, and drops the
+//! detectors of peers that left that set and fell silent. A lost "release" or a view that lags
+//! therefore cannot make it convict a peer that simply sends its heartbeats elsewhere now, and
+//! its accusation would not count anyway: everyone counts only accusers that are the accused's
+//! successors in their own view (`liveness.rs`).
+
+use alloc::collections::BTreeSet;
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use super::Node;
+use crate::membership::Monitored;
+use crate::phi::PhiDetector;
+
+impl Node {
+    /// Once per heartbeat interval: start judging new predecessors, forget peers this node no
+    /// longer monitors, and convict the silent.
+    pub(super) fn judge_monitored(&mut self) {
+        let now = self.now;
+        let hb = self.config.heartbeat_interval;
+        let predecessors: BTreeSet<SocketAddr> = self
+            .members
+            .predecessors(&self.id.addr, self.config.monitors)
+            .into_iter()
+            .collect();
+        self.members.released.retain(|_, until| *until > now);
+
+        // A predecessor learned only through gossip (one that crashed right after joining, or a
+        // dead node's stale state) must not count as alive forever, so it is expected to
+        // heartbeat here too; views of a new peer take a few rounds to agree, hence the settling.
+        let settle = hb.max(self.config.gossip_interval) * 10;
+        for peer in &predecessors {
+            let settled = self
+                .members
+                .peers
+                .get(peer)
+                .is_some_and(|p| now.saturating_since(p.known_since) >= settle);
+            if !settled
+                || self.members.monitored.contains_key(peer)
+                || self.members.released.contains_key(peer)
+            {
+                continue;
+            }
+            let Some(generation) = self.store.origins.get(peer).map(|s| s.generation) else {
+                continue;
+            };
+            let detector =
+                PhiDetector::new(self.config.phi_window, hb, self.config.phi_min_std_dev);
+            self.members.monitored.insert(
+                *peer,
+                Monitored {
+                    generation,
+                    detector,
+                    since: now,
+                },
+            );
+        }
+
+        let quiet = hb * 10;
+        self.members.monitored.retain(|peer, m| {
+            predecessors.contains(peer)
+                || m.detector
+                    .last_heartbeat()
+                    .is_some_and(|t| now.saturating_since(t) < quiet)
+        });
+
+        // Phi judges peers that have sent heartbeats; one that never has gets a generous
+        // deadline, since its first heartbeats may still be going to a monitor it picked from an
+        // older view.
+        let deadline = Duration::from_secs(30).max(hb * 20);
+        let threshold = self.config.phi_threshold;
+        let convicted: Vec<SocketAddr> = self
+            .members
+            .monitored
+            .iter()
+            .filter(|(peer, m)| {
+                predecessors.contains(*peer)
+                    && if m.detector.has_heard() {
+                        m.detector.phi(now) > threshold
+                    } else {
+                        now.saturating_since(m.since) > deadline
+                    }
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in convicted {
+            self.accuse(peer);
+        }
+    }
+
+    /// A peer was found alive again (refuted, restarted, back from a partition): give it time to
+    /// reach this node with heartbeats before judging it once more.
+    pub(super) fn resume_judging(&mut self, peer: &SocketAddr) {
+        let now = self.now;
+        if let Some(m) = self.members.monitored.get_mut(peer) {
+            m.detector.restart_clock(now);
+            m.since = now;
+        }
+    }
+}
