@@ -1,0 +1,140 @@
+//! Every scenario at small scale with fixed seeds: the invariants hold and the figures that
+//! apply are measured. Virtual time only; nothing here depends on the machine's speed.
+
+use telepathine_sim::{Outcome, Scenario, SimConfig, run};
+
+fn small(scenario: Scenario, seed: u64) -> SimConfig {
+    SimConfig {
+        nodes: 24,
+        seed,
+        scenario,
+        duration_secs: 5,
+        ..SimConfig::default()
+    }
+}
+
+fn passed(cfg: SimConfig) -> Outcome {
+    let o = run(cfg).expect("valid configuration");
+    assert!(o.passed(), "{}", o.report);
+    o
+}
+
+#[test]
+fn converge_spreads_the_update_to_everyone() {
+    let r = passed(SimConfig {
+        keys: 5,
+        ..small(Scenario::Converge, 11)
+    })
+    .report;
+    assert!(r.membership_converged_rounds.is_some(), "{r}");
+    let max = r.update_rounds_max.expect("update measured");
+    assert!(
+        r.update_rounds_p50.unwrap() <= max && max <= r.keys_rounds_max.unwrap(),
+        "{r}"
+    );
+    assert!(r.state_converged_secs.is_some(), "{r}");
+    assert!(
+        r.bytes_per_node_per_round.unwrap() > 0.0 && r.messages_per_node_per_round.unwrap() > 0.0
+    );
+    assert!(
+        r.detection_secs_p50.is_none() && r.heal_secs.is_none(),
+        "not this scenario's figures"
+    );
+    assert_eq!(r.false_positives, 0);
+}
+
+#[test]
+fn converge_survives_loss_duplication_reordering_and_skew() {
+    let cfg = SimConfig {
+        loss: 0.05,
+        duplicate: 0.05,
+        reorder: 0.1,
+        jitter_ms: 20,
+        clock_skew_ms: 2_000,
+        ..small(Scenario::Converge, 12)
+    };
+    let r = passed(cfg).report;
+    assert!(r.datagrams_lost > 0 && r.datagrams_duplicated > 0, "{r}");
+}
+
+#[test]
+fn a_crash_is_detected_and_the_restarted_node_rejoins() {
+    let r = passed(SimConfig {
+        crashes: 2,
+        ..small(Scenario::Crash, 13)
+    })
+    .report;
+    let (p50, max) = (
+        r.detection_secs_p50.expect("detected"),
+        r.detection_secs_max.unwrap(),
+    );
+    assert!(p50 > 0.0 && p50 <= max, "{r}");
+    assert!(r.rejoin_secs_max.is_some(), "{r}");
+}
+
+#[test]
+fn churn_settles_into_one_state() {
+    let r = passed(small(Scenario::Churn, 14)).report;
+    assert!(r.state_converged_secs.is_some(), "{r}");
+}
+
+#[test]
+fn a_healed_partition_merges_both_sides_writes() {
+    let r = passed(small(Scenario::Partition, 15)).report;
+    assert!(r.messages_blocked > 0, "{r}");
+    assert!(r.heal_secs.is_some(), "{r}");
+}
+
+#[test]
+fn a_one_way_partition_heals_too() {
+    let r = passed(SimConfig {
+        one_way: true,
+        ..small(Scenario::Partition, 16)
+    })
+    .report;
+    assert!(r.heal_secs.is_some(), "{r}");
+}
+
+#[test]
+fn every_say_is_heard_exactly_once() {
+    let r = passed(small(Scenario::Events, 17)).report;
+    assert!(r.say_rounds_max.is_some(), "{r}");
+}
+
+#[test]
+fn a_sealed_network_rejects_every_damaged_datagram() {
+    let r = passed(SimConfig {
+        sealed: true,
+        corrupt: 0.05,
+        ..small(Scenario::Converge, 18)
+    })
+    .report;
+    assert!(r.datagrams_damaged > 0, "{r}");
+    assert_eq!(r.damaged_accepted, 0);
+}
+
+#[test]
+fn stalls_and_late_timers_do_not_break_convergence() {
+    let cfg = SimConfig {
+        pauses: 2,
+        pause_ms: 12_000,
+        late_timeout: 0.2,
+        late_timeout_ms: 300,
+        ..small(Scenario::Converge, 19)
+    };
+    passed(cfg);
+}
+
+#[test]
+fn oversize_datagrams_are_dropped_and_counted() {
+    // The network carries less than the nodes' budget: the checker must not blame the core,
+    // and the report must show the drops.
+    let cfg = SimConfig {
+        datagram_limit: 1000,
+        value_bytes: 800,
+        ..small(Scenario::Converge, 20)
+    };
+    let r = run(cfg).unwrap().report;
+    assert!(r.datagrams_oversize > 0, "{r}");
+    assert!(!r.violations.iter().any(|v| v.contains("budget")), "{r}");
+}
