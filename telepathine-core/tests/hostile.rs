@@ -148,6 +148,7 @@ fn a_digest_naming_a_million_origins_is_refused() {
             entries,
         },
         summary: 0,
+        origins: 1,
         cookie: 1,
         echo: 0,
     };
@@ -323,6 +324,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
             entries: vec![],
         },
         summary: 0,
+        origins: 1,
         cookie: 3,
         echo: 0,
     };
@@ -350,6 +352,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
         },
         delta: Delta::default(),
         summary: 0,
+        origins: 1,
         cookie: 3,
         echo: 12345,
     };
@@ -368,4 +371,34 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
     );
     // Honest peers, who echo cookies, still get everything.
     assert_eq!(net.node(1).remote_keys(&addr(0)).len(), 200);
+}
+
+#[test]
+fn a_forged_origin_count_triggers_no_catch_up() {
+    let mut net = Net::new(2, |_| cfg());
+    net.run_until(1_000);
+    let victim = addr(66);
+    let mut f = Forger::new(victim);
+    let syn = Body::Syn {
+        digest: Digest {
+            cover: Cover::Listed,
+            entries: vec![],
+        },
+        summary: 0,
+        origins: u32::MAX,
+        cookie: 3,
+        echo: 0,
+    };
+    let request = f.seal(addr(0), syn);
+    let now = Timestamp::from_millis(net.now);
+    net.node(0).handle_datagram(now, victim, &request);
+    let to_victim: usize = std::iter::from_fn(|| net.node(0).poll_transmit())
+        .filter(|t| t.destination == victim)
+        .map(|t| t.payload.len())
+        .sum();
+    assert!(
+        to_victim <= 3 * request.len(),
+        "{to_victim} bytes answered {} bytes",
+        request.len()
+    );
 }

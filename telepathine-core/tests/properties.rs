@@ -108,6 +108,7 @@ fn any_message() -> impl Strategy<Value = Message> {
         (any_digest(), any::<[u64; 3]>()).prop_map(|(digest, [summary, cookie, echo])| Body::Syn {
             digest,
             summary,
+            origins: summary as u32,
             cookie,
             echo
         }),
@@ -116,6 +117,7 @@ fn any_message() -> impl Strategy<Value = Message> {
                 digest,
                 delta,
                 summary,
+                origins: echo as u32,
                 cookie,
                 echo
             }

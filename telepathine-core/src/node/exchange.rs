@@ -23,6 +23,11 @@ use crate::wire::{Body, Cover, Delta, Digest};
 /// Room kept free in an envelope for the message fields around a digest or delta.
 const MESSAGE_OVERHEAD: usize = 112;
 
+/// A peer must hold at least 1/`CATCH_UP_FRACTION` of the cluster more origins (and at least
+/// two) before this node pulls a full catch-up from it instead of learning them a window at a
+/// time: the full digest then costs about fifty times its news, never O(N) for one newcomer.
+const CATCH_UP_FRACTION: usize = 50;
+
 /// Most recently changed origins pushed unasked in one reply. After a mass join nearly every
 /// origin is recent; repair windows carry the rest, and this keeps a reply's cost independent
 /// of the cluster's size.
@@ -92,10 +97,32 @@ impl Node {
         } else {
             self.store.recent_digest(budget, recent)
         };
+        self.send_syn_with(to, digest);
+    }
+
+    /// Pulls everything `peer` holds that this node lacks in one exchange: a `Syn` listing every
+    /// origin (on a stream when it outgrows a datagram), answered in full since the peer's cookie
+    /// is echoed. At most one per gossip interval, so a peer cannot make this node repeat it.
+    fn catch_up_with(&mut self, peer: SocketAddr, peer_origins: u32) {
+        let known = self.store.origins.len();
+        let gap = (peer_origins as usize).max(known) / CATCH_UP_FRACTION;
+        let behind = peer_origins as usize >= known + gap.max(2);
+        let due = self
+            .last_catch_up
+            .is_none_or(|t| self.now.saturating_since(t) >= self.config.gossip_interval);
+        if behind && due && self.config.streams {
+            self.last_catch_up = Some(self.now);
+            let digest = self.store.full_digest();
+            self.send_syn_with(peer, digest);
+        }
+    }
+
+    fn send_syn_with(&mut self, to: SocketAddr, digest: Digest) {
         let addressed = self.store.origins.contains_key(&to);
         let body = Body::Syn {
             digest,
             summary: self.store.summary(),
+            origins: self.origin_count(),
             cookie: self.cookie_for(to),
             echo: self.cookies.get(&to).copied().unwrap_or(0),
         };
@@ -105,10 +132,15 @@ impl Node {
         self.send(to, addressed, body);
     }
 
+    fn origin_count(&self) -> u32 {
+        u32::try_from(self.store.origins.len()).unwrap_or(u32::MAX)
+    }
+
     pub(super) fn on_syn(&mut self, from: SocketAddr, body: Body, len: usize) {
         let Body::Syn {
             digest,
             summary,
+            origins,
             cookie,
             echo,
         } = body
@@ -169,11 +201,17 @@ impl Node {
             digest: reply,
             delta,
             summary: self.store.summary(),
+            origins: self.origin_count(),
             cookie: self.cookie_for(from),
             // Echo the initiator's cookie: proof that this answer comes from its peer.
             echo: cookie,
         };
         self.send(from, true, body);
+        // Only a verified peer may make this node send a full digest: a forged count from a
+        // spoofed address would otherwise reflect it at a victim.
+        if verified {
+            self.catch_up_with(from, origins);
+        }
     }
 
     pub(super) fn on_synack(&mut self, from: SocketAddr, body: Body, len: usize) {
@@ -181,6 +219,7 @@ impl Node {
             digest,
             delta,
             summary,
+            origins,
             cookie,
             echo,
         } = body
@@ -206,6 +245,9 @@ impl Node {
         self.repair = summary != self.store.summary();
         if !delta.is_empty() {
             self.send(from, true, Body::Ack(delta));
+        }
+        if verified {
+            self.catch_up_with(from, origins);
         }
     }
 

@@ -76,6 +76,8 @@ pub struct Node {
     digest_cursor: Option<SocketAddr>,
     /// Keys of this node's cookie function (see `exchange.rs`).
     cookie_keys: (u64, u64),
+    /// When this node last pulled a full catch-up.
+    last_catch_up: Option<Timestamp>,
     /// When the last `Syn` to each peer left, for round-trip estimates.
     syn_sent: alloc::collections::BTreeMap<SocketAddr, Timestamp>,
     /// Whether this node's last exchanges showed a disagreement its next digests must repair.
@@ -121,6 +123,7 @@ impl Node {
             cookies: alloc::collections::BTreeMap::new(),
             repair: true,
             syn_sent: alloc::collections::BTreeMap::new(),
+            last_catch_up: None,
             replay: ReplayGuard::new(config.limits.max_peers),
             store: {
                 let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);

@@ -102,8 +102,9 @@ impl Node {
     }
 
     fn digest_ok(&self, d: &Digest) -> bool {
-        // Honest digests fit a datagram, and no entry takes fewer than four bytes.
-        d.entries.len() <= self.config.datagram_budget / 4
+        // Honest digests fit a datagram (four bytes an entry at the least), except catch-up
+        // digests, which list every origin and so never exceed the peer limit.
+        d.entries.len() <= (self.config.datagram_budget / 4).max(self.config.limits.max_peers + 1)
             && d.entries
                 .iter()
                 .all(|e| (e.version == 0 || e.generation != 0) && e.version <= MAX_VERSION)

@@ -99,6 +99,19 @@ impl Store {
         digest
     }
 
+    /// Every origin, for a peer that is far behind: sent on a stream, so its size is bounded by
+    /// the frame cap rather than a datagram.
+    pub fn full_digest(&self) -> Digest {
+        Digest {
+            cover: Cover::All,
+            entries: self
+                .origins
+                .keys()
+                .filter_map(|o| self.digest_entry(o))
+                .collect(),
+        }
+    }
+
     /// Only the origins that changed since `recent_since`, newest first, within `budget`
     /// encoded bytes. In a quiet cluster this is empty, so an exchange costs a few dozen bytes
     /// whatever the cluster's size.

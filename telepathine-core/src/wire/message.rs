@@ -35,6 +35,8 @@ pub enum Body {
         digest: Digest,
         /// Summary of the initiator's whole digest (see `docs/protocol.md`).
         summary: u64,
+        /// How many origins the initiator holds: a peer far behind pulls a full catch-up.
+        origins: u32,
         /// The initiator's cookie for the receiver, to be echoed back.
         cookie: u64,
         /// The receiver's cookie for the initiator as last received, or 0: proves the initiator
@@ -49,6 +51,8 @@ pub enum Body {
         delta: Delta,
         /// Summary of the responder's whole digest.
         summary: u64,
+        /// How many origins the responder holds.
+        origins: u32,
         /// The responder's cookie for the initiator.
         cookie: u64,
         /// The initiator's cookie from the `Syn`.
