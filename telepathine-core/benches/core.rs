@@ -65,6 +65,7 @@ fn codec(c: &mut Criterion) {
     let d = message(Body::Syn {
         digest: digest(1000),
         summary: 1,
+        origins: 1000,
         cookie: 2,
         echo: 3,
     });
@@ -163,6 +164,7 @@ fn syn(
     let body = Body::Syn {
         digest,
         summary: 0,
+        origins: 1,
         cookie: 1,
         echo,
     };
