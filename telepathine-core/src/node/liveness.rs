@@ -136,7 +136,7 @@ impl Node {
         }
         if let Some(inc) = live.into_iter().max() {
             self.write_status(Status {
-                incarnation: inc + 1,
+                incarnation: inc.saturating_add(1),
                 left: status.left,
             });
         }
@@ -144,6 +144,10 @@ impl Node {
 
     /// Re-derives whether `peer` is alive and emits the transition, if any.
     pub(super) fn recompute(&mut self, peer: SocketAddr) {
+        if peer == self.id.addr {
+            // This node is not its own peer (accusations of it are refuted, not judged).
+            return;
+        }
         let Some(state) = self.store.origins.get(&peer) else {
             return;
         };

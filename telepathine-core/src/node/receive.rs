@@ -140,6 +140,8 @@ impl Node {
                         && name.len() <= limits.max_event_name_bytes
                         && payload.len() <= limits.max_value_bytes
                 }
+                (_, Value::Status(st)) => st.incarnation <= MAX_VERSION,
+                (_, Value::Accusation { incarnation, .. }) => *incarnation <= MAX_VERSION,
                 _ => true,
             };
             if !sizes_ok {

@@ -29,12 +29,6 @@ impl Node {
             }
         }
         self.last_tick = Some(self.now);
-        let mut changes = Vec::new();
-        let wall = self.wall_now();
-        self.store
-            .expire(wall, self.now, self.config.tombstone_grace, &mut changes);
-        self.process_changes(changes);
-        self.store.collect_tombstones(self.now);
         if self.now >= self.next_heartbeat {
             self.heartbeat_tick();
             self.next_heartbeat = self.now + self.jittered(self.config.heartbeat_interval);
@@ -43,6 +37,14 @@ impl Node {
             self.gossip_round(false);
             self.next_gossip = self.now + self.jittered(self.config.gossip_interval);
         }
+        // Sweep last: the timers above may write entries (accusations) whose expiry has already
+        // passed by a wall clock far ahead, and the next deadline must lie in the future.
+        let mut changes = Vec::new();
+        let wall = self.wall_now();
+        self.store
+            .expire(wall, self.now, self.config.tombstone_grace, &mut changes);
+        self.process_changes(changes);
+        self.store.collect_tombstones(self.now);
     }
 
     pub(super) fn jittered(&mut self, d: Duration) -> Duration {
@@ -103,6 +105,7 @@ impl Node {
         }
         targets.sort_unstable();
         targets.dedup();
+        targets.retain(|t| *t != self.id.addr);
         for t in targets {
             self.send_syn(t);
         }

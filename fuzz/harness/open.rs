@@ -1,0 +1,25 @@
+//! `open`: envelope header parsing, AEAD opening with the fixed test key, then decoding.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use telepathine_core::wire::Sealer;
+
+use super::{CLUSTER, decode, network_key};
+
+/// Opens `data` as a private network's node (fixed key) and as a public one would; an opened
+/// body is exactly the envelope less its overhead, reseals to an envelope that opens to the same
+/// body, and goes on to the decoder.
+pub fn run(data: &[u8]) {
+    let key = network_key();
+    for sealer in [Sealer::new(CLUSTER, Some(&key)), Sealer::new(CLUSTER, None)] {
+        let Ok(body) = sealer.open(data) else {
+            continue;
+        };
+        assert_eq!(body.len() + sealer.overhead(), data.len());
+        let resealed = sealer.seal(&body, &mut ChaCha8Rng::seed_from_u64(0));
+        assert_eq!(resealed.len(), data.len());
+        let reopened = sealer.open(&resealed).expect("a resealed body opens");
+        assert_eq!(reopened, body);
+        decode::run(&body);
+    }
+}
