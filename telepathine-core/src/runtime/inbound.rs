@@ -79,8 +79,8 @@ pub(crate) async fn accept_connections<R: Runtime>(
     }
 }
 
-/// Reads frames until the peer closes, sends a bad header, stays silent too long, or the
-/// session ends.
+/// Reads frames until the peer closes, sends a bad header, stays silent too long, takes too long
+/// over one frame, or the session ends.
 async fn read_connection<R: Runtime>(
     shared: Arc<Shared<R>>,
     session: Arc<Session<R>>,
@@ -91,9 +91,16 @@ async fn read_connection<R: Runtime>(
     let mut decoder = FrameDecoder::new(max_frame);
     let mut buf = vec![0u8; READ_BUFFER];
     let patience = shared.io.idle_timeout + shared.io.io_timeout;
+    // When the frame being received must be complete. Bounding each read alone would let a
+    // peer trickle a frame a byte at a time and hold the connection (and its buffer) forever;
+    // a whole frame gets the same patience a silent connection gets, which is already more
+    // than the sender's own bound on writing one frame (`io_timeout`).
+    let mut frame_deadline: Option<std::time::Instant> = None;
     loop {
+        let wait =
+            frame_deadline.map_or(patience, |d| d.saturating_duration_since(shared.rt.now()));
         let read = futures_lite::future::or(
-            async { Some(timeout(&shared.rt, patience, stream.read(&mut buf)).await) },
+            async { Some(timeout(&shared.rt, wait, stream.read(&mut buf)).await) },
             async {
                 session.until_shutdown().await;
                 None
@@ -107,6 +114,11 @@ async fn read_connection<R: Runtime>(
                 tracing::debug!(%from, error = %e, "connection read failed");
                 break;
             }
+            Some(None) if frame_deadline.is_some() => {
+                IoCounters::bump(&shared.counters.connections_closed_bad_input, 1);
+                tracing::debug!(%from, "frame not finished in time; connection closed");
+                break;
+            }
             Some(None) => {
                 tracing::debug!(%from, "idle connection closed");
                 break;
@@ -114,6 +126,13 @@ async fn read_connection<R: Runtime>(
         };
         match decoder.push(&buf[..n]) {
             Ok(frames) => {
+                // A new frame's clock starts with its first byte; a frame still pending keeps
+                // the deadline it started with.
+                frame_deadline = match (decoder.buffered(), frames.is_empty()) {
+                    (0, _) => None,
+                    (_, true) => frame_deadline.or_else(|| Some(shared.rt.now() + patience)),
+                    (_, false) => Some(shared.rt.now() + patience),
+                };
                 for frame in frames {
                     shared.feed(from, |node, now| node.handle_frame(now, from, &frame));
                 }

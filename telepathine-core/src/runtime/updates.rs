@@ -48,7 +48,8 @@ pub struct IoStats {
     /// Datagrams or frames that could not be handed to a connection (queue full, connection
     /// limit reached, connect or write failed or timed out).
     pub frames_dropped: u64,
-    /// Inbound connections closed because of a bad frame header or an idle timeout.
+    /// Inbound connections closed because of a bad frame header, or a frame not finished within
+    /// the read timeout (`idle_timeout + io_timeout` from its first byte).
     pub connections_closed_bad_input: u64,
     /// Inbound connections refused because the limit was reached.
     pub connections_refused: u64,
