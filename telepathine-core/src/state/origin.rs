@@ -26,7 +26,10 @@ pub(crate) fn entry_cost(key: &Key, entry: &Entry) -> usize {
     let value_len = match &entry.value {
         Value::Bytes(b) => b.len(),
         Value::Event { name, payload } => name.len() + payload.len(),
-        _ => 16,
+        // Nothing beyond the key: expiry turns values into tombstones without a limit check,
+        // so a tombstone must never cost more than what it replaces.
+        Value::Tombstone => 0,
+        Value::Status(_) | Value::Accusation { .. } => 16,
     };
     key_len + value_len + 48
 }
