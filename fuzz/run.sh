@@ -9,6 +9,9 @@
 # New inputs go to target/corpus/<target>/ (kept between runs), crashes to artifacts/<target>/.
 # The checked-in corpus/ and regressions/ are only read, unless FUZZ_MERGE=1, which afterwards
 # merges what added coverage into corpus/<target>/ (libFuzzer's -merge=1 keeps it small).
+# FUZZ_RUNS=N stops each target after N inputs and FUZZ_SEED=S fixes libFuzzer's seed: with both
+# (and an empty fuzz/target/corpus) a run is the same sequence of inputs every time, which is
+# what CI uses, so its result can be reproduced exactly.
 # FUZZ_TARGETS="decode node" picks targets. Exits non-zero if any target crashed, leaked,
 # timed out or ran out of memory, after printing executions and coverage per target.
 set -euo pipefail
@@ -63,6 +66,7 @@ for t in "${targets[@]}"; do
   mkdir -p "target/corpus/$t" "artifacts/$t" "corpus/$t" "regressions/$t"
   args=(
     "-max_total_time=$secs" "-max_len=$(max_len "$t")" -timeout=10 -rss_limit_mb=2048
+    ${FUZZ_RUNS:+"-runs=$FUZZ_RUNS"} ${FUZZ_SEED:+"-seed=$FUZZ_SEED"}
     -print_final_stats=1 "-artifact_prefix=artifacts/$t/"
     "target/corpus/$t" "corpus/$t" "regressions/$t"
   )
