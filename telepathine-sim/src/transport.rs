@@ -4,7 +4,7 @@
 use telepathine_core::{Timestamp, Transmit, TransmitKind};
 
 use crate::engine::Sim;
-use crate::network::Fate;
+use crate::network::{Copy, Fate};
 use crate::queue::Ev;
 use crate::slot::{Life, addr, index_of};
 
@@ -80,6 +80,29 @@ impl Sim {
         self.after_input(to);
     }
 
+    /// Queues one copy of a datagram, damaged as the network decided.
+    fn deliver_datagram(
+        &mut self,
+        now: u64,
+        from: usize,
+        to: usize,
+        copy: Copy,
+        mut payload: Vec<u8>,
+    ) {
+        if let Some(d) = copy.damage {
+            self.counters.damaged += 1;
+            d.apply(&mut payload);
+        }
+        let ev = Ev::Deliver {
+            to: to as u32,
+            from: from as u32,
+            stream: false,
+            damaged: copy.damage.is_some(),
+            payload,
+        };
+        self.queue.push(now + copy.delay_ms, ev);
+    }
+
     pub(crate) fn send(&mut self, from: usize, t: Transmit) {
         let len = t.payload.len();
         self.counters.sent += 1;
@@ -125,36 +148,13 @@ impl Sim {
             }
             TransmitKind::Datagram => match self.net.datagram(from, to, len, rng) {
                 Ok([first, second]) => {
+                    // The duplicate is queued first, as it always was, so traces stay the same.
                     if let Some(c) = second {
                         self.counters.duplicated += 1;
-                        let mut payload = t.payload.clone();
-                        if let Some(d) = c.damage {
-                            self.counters.damaged += 1;
-                            d.apply(&mut payload);
-                        }
-                        let ev = Ev::Deliver {
-                            to: to as u32,
-                            from: from as u32,
-                            stream: false,
-                            damaged: c.damage.is_some(),
-                            payload,
-                        };
-                        self.queue.push(now + c.delay_ms, ev);
+                        self.deliver_datagram(now, from, to, c, t.payload.clone());
                     }
                     if let Some(c) = first {
-                        let mut payload = t.payload;
-                        if let Some(d) = c.damage {
-                            self.counters.damaged += 1;
-                            d.apply(&mut payload);
-                        }
-                        let ev = Ev::Deliver {
-                            to: to as u32,
-                            from: from as u32,
-                            stream: false,
-                            damaged: c.damage.is_some(),
-                            payload,
-                        };
-                        self.queue.push(now + c.delay_ms, ev);
+                        self.deliver_datagram(now, from, to, c, t.payload);
                     }
                 }
                 Err(Fate::Lost) => self.counters.lost += 1,

@@ -69,6 +69,13 @@ impl Node {
         h.finish() | 1
     }
 
+    /// Keeps the cookie `peer` gave this node and says whether `peer` echoed this node's own:
+    /// proof that it receives at the address it claims.
+    fn take_cookies(&mut self, peer: SocketAddr, cookie: u64, echo: u64) -> bool {
+        self.remember_cookie(peer, cookie);
+        echo == self.cookie_for(peer)
+    }
+
     fn remember_cookie(&mut self, peer: SocketAddr, cookie: u64) {
         if cookie != 0
             && (self.cookies.contains_key(&peer)
@@ -147,8 +154,7 @@ impl Node {
         else {
             return;
         };
-        self.remember_cookie(from, cookie);
-        let verified = echo == self.cookie_for(from);
+        let verified = self.take_cookies(from, cookie, echo);
         let in_sync = summary == self.store.summary();
         self.repair |= !in_sync;
         let members = &self.members;
@@ -226,8 +232,7 @@ impl Node {
         else {
             return;
         };
-        self.remember_cookie(from, cookie);
-        let verified = echo == self.cookie_for(from);
+        let verified = self.take_cookies(from, cookie, echo);
         if verified && let Some(sent) = self.syn_sent.remove(&from) {
             let ms = self.now.saturating_since(sent).as_secs_f64() * 1000.0;
             self.stats
