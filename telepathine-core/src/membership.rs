@@ -54,6 +54,8 @@ pub(crate) struct Membership {
     /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
     live_list: Vec<SocketAddr>,
     live_pos: BTreeMap<SocketAddr, usize>,
+    /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
+    dead_set: BTreeSet<SocketAddr>,
     /// accused → accuser → (generation, incarnation) of the accusation.
     pub accusations: BTreeMap<SocketAddr, BTreeMap<SocketAddr, (u64, u64)>>,
     /// Peers that chose this node as a monitor.
@@ -87,13 +89,16 @@ impl Membership {
     }
 
     pub fn dead(&self) -> impl Iterator<Item = (&SocketAddr, &PeerState)> {
-        self.peers.iter().filter(|(_, p)| p.dead.is_some())
+        self.dead_set
+            .iter()
+            .filter_map(|a| self.peers.get_key_value(a))
     }
 
     /// Records a judgement; returns whether the peer went from alive to dead or back. A new
     /// peer counts as dead until judged alive, and a dead peer whose cause changes (it failed,
     /// then its departure arrived) did not die again.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
+        let new = !self.peers.contains_key(&peer);
         let entry = self.peers.entry(peer).or_insert(PeerState {
             dead: Some(DeathCause::Failed),
             since: now,
@@ -104,15 +109,20 @@ impl Membership {
             entry.since = now;
         }
         entry.dead = dead;
-        if dead.is_none() {
-            self.ring.insert((ring_hash(&peer), peer));
-            if !self.live_pos.contains_key(&peer) {
-                self.live_pos.insert(peer, self.live_list.len());
-                self.live_list.push(peer);
+        // The indexes change only with a verdict (or a newcomer): most judgements confirm one.
+        if flipped || new {
+            if dead.is_none() {
+                self.dead_set.remove(&peer);
+                self.ring.insert((ring_hash(&peer), peer));
+                if !self.live_pos.contains_key(&peer) {
+                    self.live_pos.insert(peer, self.live_list.len());
+                    self.live_list.push(peer);
+                }
+            } else {
+                self.dead_set.insert(peer);
+                self.ring.remove(&(ring_hash(&peer), peer));
+                self.unlist(&peer);
             }
-        } else {
-            self.ring.remove(&(ring_hash(&peer), peer));
-            self.unlist(&peer);
         }
         flipped
     }
@@ -138,6 +148,7 @@ impl Membership {
 
     pub fn remove(&mut self, peer: &SocketAddr) {
         self.peers.remove(peer);
+        self.dead_set.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
         self.unlist(peer);
         self.monitored.remove(peer);

@@ -79,8 +79,9 @@ pub(crate) fn own_versions(sim: &Sim) -> Vec<(usize, u64, u64)> {
 }
 
 /// Counts (node, origin) views of live nodes that differ from the live origin's own view in
-/// generation or user-visible state (fingerprint): `(differing, compared, examples)`.
-pub(crate) fn view_mismatches(sim: &Sim) -> (usize, usize, Vec<String>) {
+/// generation or user-visible state (fingerprint): `(differing, compared, examples)`. With
+/// `first_only`, stops at the first difference (a convergence probe needs no more).
+pub(crate) fn view_mismatches(sim: &Sim, first_only: bool) -> (usize, usize, Vec<String>) {
     let live = live(sim);
     let reference: Vec<(usize, SocketAddr, Option<u64>, Option<u64>)> = live
         .iter()
@@ -111,6 +112,9 @@ pub(crate) fn view_mismatches(sim: &Sim) -> (usize, usize, Vec<String>) {
                 if examples.len() < EXAMPLES {
                     examples.push(format!("node {n} holds generation {hg:?} / state {hfp:x?} of node {o} (has {g:?} / {fp:x?})"));
                 }
+                if first_only {
+                    return (bad, 0, examples);
+                }
             }
         }
     }
@@ -126,7 +130,7 @@ pub(crate) fn view_mismatches(sim: &Sim) -> (usize, usize, Vec<String>) {
 /// ended has reached every live node after the settling rounds.
 fn convergence(sim: &Sim) -> Vec<String> {
     let mut v = Vec::new();
-    let (bad, total, examples) = view_mismatches(sim);
+    let (bad, total, examples) = view_mismatches(sim, false);
     if bad > 0 {
         v.push(format!(
             "convergence: {bad} of {total} (node, origin) views differ from the origin, e.g. {}",

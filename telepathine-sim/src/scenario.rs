@@ -154,7 +154,7 @@ pub(crate) fn tick(sim: &mut Sim) {
     // its last phase. This costs a comparison of every (node, origin) view.
     if sim.plan.converged_at.is_none() && now >= sim.plan.last_check + 2 * i {
         sim.plan.last_check = now;
-        if membership_agrees(sim) && crate::invariants::view_mismatches(sim).0 == 0 {
+        if membership_agrees(sim) && crate::invariants::view_mismatches(sim, true).0 == 0 {
             sim.plan.converged_at = Some(now);
             let end = sim.plan.min_end.unwrap_or(now).max(now + 2 * i);
             sim.plan.end_at = Some(end.min(sim.plan.end_at.unwrap_or(end)));

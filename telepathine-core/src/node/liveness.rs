@@ -155,11 +155,14 @@ impl Node {
         let status = self.store.status(&peer);
         let dead = if status.left {
             Some(DeathCause::Left)
+        } else if !self.members.accusations.contains_key(&peer) {
+            // Nobody accuses it (the common case, checked first as it is cheap).
+            None
         } else {
             // Only the peer's monitors in this node's view of the ring count: a node that stopped
             // monitoring it (and missed being told) holds a stale opinion.
-            let monitors = self.members.successors(&peer, self.config.monitors);
             let accusers = self.members.accusations.get(&peer).map_or(0, |by| {
+                let monitors = self.members.successors(&peer, self.config.monitors);
                 by.iter()
                     .filter(|(accuser, (g, inc))| {
                         *g == generation && *inc >= status.incarnation && monitors.contains(accuser)
@@ -272,15 +275,17 @@ impl Node {
 
     /// Withdraws this node's accusation of `peer`, if it made one.
     pub(super) fn withdraw_accusation(&mut self, peer: SocketAddr) {
-        let before = self.own_accusations();
         let accused = matches!(
             self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value),
             Some(Value::Accusation { .. })
         );
-        if accused
-            && self
-                .write(Key::Accuse(peer), Value::Tombstone, None)
-                .is_ok()
+        if !accused {
+            return;
+        }
+        let before = self.own_accusations();
+        if self
+            .write(Key::Accuse(peer), Value::Tombstone, None)
+            .is_ok()
         {
             self.on_change(Change::Accusation {
                 accuser: self.id.addr,

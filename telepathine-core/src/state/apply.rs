@@ -116,7 +116,10 @@ impl Store {
         }
         let mut applied = 0;
         let mut up_to = d.up_to;
+        let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
+        let event_cap = wall.saturating_add(crate::time::duration_ms(limits.max_event_lifetime));
         for e in d.entries {
+            // One lookup per entry: this loop is where a joining node spends its time.
             let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
             if e.version <= s.max_version && !reset {
                 continue;
@@ -126,11 +129,9 @@ impl Store {
                 value: e.value,
                 expires_at: e.expires_at,
             };
-            let max_expiry = wall.saturating_add(crate::time::duration_ms(limits.max_ttl));
             if let Key::Event(_) = e.key {
                 // Events live briefly by design; a peer cannot make one linger.
-                let cap = wall.saturating_add(crate::time::duration_ms(limits.max_event_lifetime));
-                entry.expires_at = Some(entry.expires_at.unwrap_or(cap).min(cap));
+                entry.expires_at = Some(entry.expires_at.unwrap_or(event_cap).min(event_cap));
             }
             if let Some(at) = entry.expires_at.as_mut() {
                 *at = (*at).min(max_expiry);
@@ -138,10 +139,10 @@ impl Store {
                     entry.value = Value::Tombstone;
                 }
             }
-            let new_key = s.get(&e.key).is_none();
-            let old_cost = s.get(&e.key).map_or(0, |x| entry_cost(&e.key, x));
+            let current = s.get(&e.key);
+            let old_cost = current.map_or(0, |x| entry_cost(&e.key, x));
             let added = entry_cost(&e.key, &entry);
-            if (new_key && s.len() >= limits.max_keys_per_origin)
+            if (current.is_none() && s.len() >= limits.max_keys_per_origin)
                 || s.bytes() - old_cost + added > limits.max_origin_bytes
                 || self.total_bytes - old_cost + added > limits.max_total_bytes
             {
@@ -155,24 +156,40 @@ impl Store {
                     Err(Refusal::Limit)
                 };
             }
-            let old = match previous.remove(&e.key) {
-                Some(p) => Some(p),
-                None => self
-                    .origins
-                    .get(&origin)
-                    .and_then(|s| s.get(&e.key).cloned()),
-            };
-            let unchanged = old.as_ref().is_some_and(|o| o.version == entry.version);
-            let heard_before = self.origins.get(&origin).map_or(0, |s| s.heard_seq);
-            if !unchanged {
-                describe(origin, &e.key, &entry, old.as_ref(), heard_before, out);
+            let old_expiry = current.and_then(|x| x.expires_at);
+            let replaced = previous.remove(&e.key);
+            let old = replaced.as_ref().or(current);
+            if !old.is_some_and(|o| o.version == entry.version) {
+                describe(origin, &e.key, &entry, old, s.heard_seq, out);
             }
-            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value)
-                && let Some(s) = self.origins.get_mut(&origin)
-            {
+            if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value) {
                 s.heard_seq = s.heard_seq.max(*seq);
             }
-            self.put(origin, e.key, entry, now, tombstone_grace);
+            let (expires_at, tombstone, version) = (
+                entry.expires_at,
+                matches!(entry.value, Value::Tombstone),
+                entry.version,
+            );
+            // Indexes need their own copy of the key; most entries (statuses) need none.
+            let key =
+                (expires_at.is_some() || tombstone || old_expiry.is_some()).then(|| e.key.clone());
+            let before = s.bytes();
+            s.insert(e.key, entry);
+            self.total_bytes = self.total_bytes + s.bytes() - before;
+            // Unindex the old entry before indexing the new one: both may share an expiry time.
+            if let (Some(at), Some(key)) = (old_expiry, &key) {
+                self.expiries.remove(&(at, origin, key.clone()));
+            }
+            match (key, expires_at, tombstone) {
+                (Some(key), _, true) => {
+                    self.tombstones
+                        .insert((now + tombstone_grace, origin, key, version));
+                }
+                (Some(key), Some(at), false) => {
+                    self.expiries.insert((at, origin, key));
+                }
+                _ => {}
+            }
             applied += 1;
         }
         self.finish(origin, up_to, d.gc_floor, reset, now);

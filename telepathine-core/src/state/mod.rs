@@ -2,6 +2,7 @@
 
 mod apply;
 mod digest;
+mod entries;
 mod origin;
 mod store;
 

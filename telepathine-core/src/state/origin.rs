@@ -1,7 +1,8 @@
 //! One origin's versioned state, as held by any node.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+
+use super::entries::Entries;
 
 use crate::time::Timestamp;
 use crate::wire::{Key, OriginDelta, Value, WireEntry};
@@ -19,10 +20,17 @@ pub struct Entry {
 
 /// Bytes an entry is charged against its origin's limit: key, value and bookkeeping.
 pub(crate) fn entry_cost(key: &Key, entry: &Entry) -> usize {
-    let key_len = match key {
+    key_cost(key) + value_cost(entry)
+}
+
+fn key_cost(key: &Key) -> usize {
+    match key {
         Key::User(k) => k.len(),
         _ => 8,
-    };
+    }
+}
+
+fn value_cost(entry: &Entry) -> usize {
     let value_len = match &entry.value {
         Value::Bytes(b) => b.len(),
         Value::Event { name, payload } => name.len() + payload.len(),
@@ -31,7 +39,7 @@ pub(crate) fn entry_cost(key: &Key, entry: &Entry) -> usize {
         Value::Tombstone => 0,
         Value::Status(_) | Value::Accusation { .. } => 16,
     };
-    key_len + value_len + 48
+    value_len + 48
 }
 
 /// Everything known of one origin in one generation.
@@ -58,8 +66,7 @@ pub struct OriginState {
     /// The version held when the origin last turned hot (changed after a quiet spell): peers are
     /// likely to hold it, so recent changes are pushed to them from there.
     pub hot_from: u64,
-    entries: BTreeMap<Key, Entry>,
-    by_version: BTreeMap<u64, Key>,
+    entries: Entries,
     bytes: usize,
 }
 
@@ -75,8 +82,7 @@ impl OriginState {
             changed_at: now,
             heard_seq: 0,
             hot_from: 0,
-            entries: BTreeMap::new(),
-            by_version: BTreeMap::new(),
+            entries: Entries::default(),
             bytes: 0,
         }
     }
@@ -107,7 +113,7 @@ impl OriginState {
 
     /// Whether there are no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.len() == 0
     }
 
     /// Bytes charged against the origin's limit.
@@ -117,15 +123,12 @@ impl OriginState {
 
     /// Stores `entry` under `key`, returning what it replaced.
     pub fn insert(&mut self, key: Key, entry: Entry) -> Option<Entry> {
-        self.bytes += entry_cost(&key, &entry);
-        let version = entry.version;
-        let old = self.entries.insert(key.clone(), entry);
+        let key_cost = key_cost(&key);
+        self.bytes += key_cost + value_cost(&entry);
+        let old = self.entries.insert(key, entry);
         if let Some(old) = &old {
-            self.bytes -= entry_cost(&key, old);
-            self.by_version.remove(&old.version);
+            self.bytes -= key_cost + value_cost(old);
         }
-        // After removing the old version: an expiry rewrites an entry at the same version.
-        self.by_version.insert(version, key);
         old
     }
 
@@ -133,29 +136,26 @@ impl OriginState {
     pub fn remove(&mut self, key: &Key) -> Option<Entry> {
         let old = self.entries.remove(key)?;
         self.bytes -= entry_cost(key, &old);
-        self.by_version.remove(&old.version);
         Some(old)
     }
 
     /// Drops every entry, keeping the generation (a reset).
     pub fn clear(&mut self) -> Vec<(Key, Entry)> {
-        self.by_version.clear();
         self.bytes = 0;
-        core::mem::take(&mut self.entries).into_iter().collect()
+        self.entries.take()
     }
 
     /// The version just below the `k` newest entries: a run from there carries the latest
     /// changes however long the origin has been busy.
     pub fn suffix_from(&self, k: usize) -> u64 {
-        match self.by_version.keys().rev().nth(k.saturating_sub(1)) {
-            Some(v) => v.saturating_sub(1),
-            None => 0,
-        }
+        self.entries
+            .kth_newest_version(k)
+            .map_or(0, |v| v.saturating_sub(1))
     }
 
     /// Number of entries newer than `version`: the scuttle depth of a peer at that version.
     pub fn depth_after(&self, version: u64) -> usize {
-        self.by_version.range(version.saturating_add(1)..).count()
+        self.entries.count_after(version)
     }
 
     /// Builds the run of entries a peer at `from` lacks, in version order, stopping before the
@@ -184,13 +184,10 @@ impl OriginState {
         if size > budget {
             return None;
         }
-        for (version, key) in self.by_version.range(from.saturating_add(1)..) {
-            let Some(entry) = self.entries.get(key) else {
-                continue;
-            };
+        for (key, entry) in self.entries.after(from) {
             let wire = WireEntry {
                 key: key.clone(),
-                version: *version,
+                version: entry.version,
                 value: entry.value.clone(),
                 expires_at: entry.expires_at,
             };
