@@ -116,23 +116,33 @@ pub fn message(input: &mut Input, ctx: &mut Context) -> Message {
     let body = match input.u8() % 4 {
         0 => {
             let digest = digest(input);
+            // Drawn in the order the fields once were, so older corpora decode as before.
+            let summary = summary(input, ctx);
+            let cookie = input.number();
+            let echo = echo(input, ctx, from.addr);
             Body::Syn {
                 origins: origin_count(&digest),
                 digest,
-                summary: summary(input, ctx),
-                cookie: input.number(),
-                echo: echo(input, ctx, from.addr),
+                summary,
+                cookie,
+                echo,
+                room: room_from(cookie),
             }
         }
         1 => {
             let digest = digest(input);
+            let delta = delta(input, wall);
+            let summary = summary(input, ctx);
+            let cookie = input.number();
+            let echo = echo(input, ctx, from.addr);
             Body::SynAck {
                 origins: origin_count(&digest),
                 digest,
-                delta: delta(input, wall),
-                summary: summary(input, ctx),
-                cookie: input.number(),
-                echo: echo(input, ctx, from.addr),
+                delta,
+                summary,
+                cookie,
+                echo,
+                room: room_from(cookie),
             }
         }
         2 => Body::Ack(delta(input, wall)),
@@ -309,4 +319,14 @@ fn any_value(input: &mut Input) -> Value {
         _ => Key::Accuse(ME),
     };
     value_for(input, &key)
+}
+
+/// A flow-control room derived from bits already drawn: unlimited, shut, tiny or anything.
+fn room_from(cookie: u64) -> u32 {
+    match cookie % 4 {
+        0 => 0,
+        1 => 1,
+        2 => (cookie >> 2) as u32 % 2048,
+        _ => (cookie >> 2) as u32,
+    }
 }

@@ -68,6 +68,7 @@ fn codec(c: &mut Criterion) {
         origins: 1000,
         cookie: 2,
         echo: 3,
+        room: 0,
     });
     let bytes = postcard::to_allocvec(&d).unwrap();
     g.throughput(Throughput::Elements(1000));
@@ -167,6 +168,7 @@ fn syn(
         origins: 1,
         cookie: 1,
         echo,
+        room: 0,
     };
     let msg = Message {
         from: NodeId::new(from, 1),

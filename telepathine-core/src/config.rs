@@ -66,6 +66,14 @@ pub struct Config {
     pub tombstone_grace: Duration,
     /// Lifetime of a `say` event when the caller gives none (original: 20 s).
     pub default_event_lifetime: Duration,
+    /// Most bytes of state per second this node wants to receive (flow control). Peers cut
+    /// what they send it to fit, in version order, so a slow node falls behind and catches up
+    /// instead of losing updates or being flooded. `None` (the default): no limit.
+    pub inbound_rate: Option<u64>,
+    /// When set, this node also gossips with one of its seeds (in turn) this often, whatever
+    /// the cluster's size: a per-seed rate for deployments whose seeds are well-provisioned
+    /// hubs. `None` (the default): seeds are picked now and then like any peer.
+    pub seed_interval: Option<Duration>,
     /// Bounds on everything untrusted input can make this node store.
     pub limits: Limits,
 }
@@ -93,6 +101,8 @@ impl Default for Config {
             dead_grace: Duration::from_secs(600),
             tombstone_grace: Duration::from_secs(300),
             default_event_lifetime: Duration::from_secs(20),
+            inbound_rate: None,
+            seed_interval: None,
             limits: Limits::default(),
         }
     }
@@ -187,6 +197,14 @@ impl Config {
             return Err(ConfigError(
                 "phi_threshold must be positive and phi_window at least 2",
             ));
+        }
+        if self.inbound_rate.is_some_and(|r| r < 1024) {
+            return Err(ConfigError(
+                "inbound_rate must be at least 1024 bytes per second",
+            ));
+        }
+        if self.seed_interval.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError("seed_interval must be positive"));
         }
         if self.cluster.is_empty() || self.cluster.len() > 255 {
             return Err(ConfigError("cluster name must be 1 to 255 bytes"));

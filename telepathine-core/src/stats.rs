@@ -112,6 +112,8 @@ pub struct Stats {
     pub entries_applied: u64,
     /// Local writes refused because a limit was reached.
     pub writes_refused: u64,
+    /// Deltas this node cut to the room a peer advertised (flow control slowed this sender).
+    pub deltas_throttled: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
     /// Traffic and round-trip time per known peer (forgotten peers are dropped).

@@ -151,6 +151,7 @@ fn a_digest_naming_a_million_origins_is_refused() {
         origins: 1,
         cookie: 1,
         echo: 0,
+        room: 0,
     };
     let bytes = f.seal(addr(0), body);
     assert!(bytes.len() <= 8 << 20, "fits a frame: {}", bytes.len());
@@ -327,6 +328,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
         origins: 1,
         cookie: 3,
         echo: 0,
+        room: 0,
     };
     let request = f.seal(addr(0), syn);
     let now = Timestamp::from_millis(net.now);
@@ -355,6 +357,7 @@ fn tiny_or_spoofed_messages_never_earn_large_replies() {
         origins: 1,
         cookie: 3,
         echo: 12345,
+        room: 0,
     };
     let request = f.seal(addr(0), synack);
     net.node(0).handle_datagram(now, victim, &request);
@@ -388,6 +391,7 @@ fn a_forged_origin_count_triggers_no_catch_up() {
         origins: u32::MAX,
         cookie: 3,
         echo: 0,
+        room: 0,
     };
     let request = f.seal(addr(0), syn);
     let now = Timestamp::from_millis(net.now);

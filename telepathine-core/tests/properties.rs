@@ -110,7 +110,8 @@ fn any_message() -> impl Strategy<Value = Message> {
             summary,
             origins: summary as u32,
             cookie,
-            echo
+            echo,
+            room: cookie as u32,
         }),
         (any_digest(), any_delta(), any::<[u64; 3]>()).prop_map(
             |(digest, delta, [summary, cookie, echo])| Body::SynAck {
@@ -119,7 +120,8 @@ fn any_message() -> impl Strategy<Value = Message> {
                 summary,
                 origins: echo as u32,
                 cookie,
-                echo
+                echo,
+                room: summary as u32,
             }
         ),
         any_delta().prop_map(Body::Ack),

@@ -17,16 +17,20 @@ pub enum Scenario {
     Crash,
     /// As `converge`, plus `say` events from several nodes, heard exactly once each.
     Events,
+    /// As `converge`, then every node writes `write_rate` keys a second for `load_secs`: the
+    /// update rate the cluster sustains, with flow control when nodes set an inbound rate.
+    Load,
 }
 
 impl Scenario {
     /// Every scenario, in the order the help text lists them.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Converge,
         Scenario::Churn,
         Scenario::Partition,
         Scenario::Crash,
         Scenario::Events,
+        Scenario::Load,
     ];
 
     /// The name used on the command line and in reports.
@@ -37,6 +41,7 @@ impl Scenario {
             Scenario::Partition => "partition",
             Scenario::Crash => "crash",
             Scenario::Events => "events",
+            Scenario::Load => "load",
         }
     }
 }
@@ -54,7 +59,7 @@ impl FromStr for Scenario {
             .into_iter()
             .find(|sc| sc.name() == s)
             .ok_or_else(|| {
-                format!("unknown scenario {s:?} (converge, churn, partition, crash, events)")
+                format!("unknown scenario {s:?} (converge, churn, partition, crash, events, load)")
             })
     }
 }
@@ -121,6 +126,12 @@ pub struct SimConfig {
     pub fp_loss_threshold: f64,
     /// Number of seed nodes every node is configured with (the first ones).
     pub seeds: usize,
+    /// Load scenario: keys each node writes per second.
+    pub write_rate: f64,
+    /// Load scenario: how long the nodes write, in virtual seconds.
+    pub load_secs: u64,
+    /// Flow control: most state bytes per second each node takes in (`Config::inbound_rate`).
+    pub inbound_rate: Option<u64>,
     /// Print progress on stderr.
     pub progress: bool,
 }
@@ -156,6 +167,9 @@ impl Default for SimConfig {
             broken_node: None,
             fp_loss_threshold: 0.1,
             seeds: 3,
+            write_rate: 1.0,
+            load_secs: 20,
+            inbound_rate: None,
             progress: false,
         }
     }
@@ -202,6 +216,9 @@ impl SimConfig {
         if self.stream_bytes_per_ms == 0 {
             return Err("--stream-bytes-per-ms must be positive".into());
         }
+        if !(self.write_rate >= 0.0 && self.write_rate <= 1_000.0) {
+            return Err("--write-rate must be between 0 and 1000 keys per second".into());
+        }
         if self.broken_node.is_some_and(|b| b >= self.nodes) {
             return Err("--broken-node must name one of the initial nodes".into());
         }
@@ -224,6 +241,7 @@ impl SimConfig {
             ("reorder", self.reorder, d.reorder),
             ("corrupt", self.corrupt, d.corrupt),
             ("late-timeout", self.late_timeout, d.late_timeout),
+            ("write-rate", self.write_rate, d.write_rate),
             (
                 "fp-loss-threshold",
                 self.fp_loss_threshold,
@@ -267,6 +285,7 @@ impl SimConfig {
             ("pause-ms", self.pause_ms, d.pause_ms),
             ("late-timeout-ms", self.late_timeout_ms, d.late_timeout_ms),
             ("seeds", self.seeds as u64, d.seeds as u64),
+            ("load-secs", self.load_secs, d.load_secs),
         ];
         for (name, v, dv) in ints {
             if v != dv {
@@ -275,6 +294,9 @@ impl SimConfig {
         }
         if let Some(h) = self.heartbeat_interval_ms {
             flag("heartbeat-interval-ms", h.to_string());
+        }
+        if let Some(r) = self.inbound_rate {
+            flag("inbound-rate", r.to_string());
         }
         if let Some(b) = self.broken_node {
             flag("broken-node", b.to_string());

@@ -45,6 +45,7 @@ impl Sim {
             gossip_interval: Duration::from_millis(cfg.gossip_interval_ms),
             heartbeat_interval: Duration::from_millis(cfg.heartbeat_ms()),
             datagram_budget: cfg.datagram_budget,
+            inbound_rate: cfg.inbound_rate,
             network_key: cfg.sealed.then(|| NetworkKey::from_bytes([0x5a; 32], 0)),
             ..Config::default()
         };

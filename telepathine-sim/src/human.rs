@@ -55,6 +55,16 @@ impl fmt::Display for Report {
             opt(self.spread_bytes_per_node_per_round, ""),
             opt(self.spread_messages_per_node_per_round, "")
         )?;
+        if let Some(offered) = self.load_offered_writes_per_sec {
+            writeln!(
+                f,
+                "  under load             {offered} writes/s offered; {} entries applied per node per s; {} B per node per round; drained {} after the last write; {} deltas throttled",
+                opt(self.load_applied_per_node_per_sec, ""),
+                opt(self.load_bytes_per_node_per_round, ""),
+                opt(self.load_drain_secs, " s"),
+                self.deltas_throttled
+            )?;
+        }
         if self.detection_secs_p50.is_some() {
             writeln!(
                 f,

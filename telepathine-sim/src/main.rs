@@ -42,6 +42,15 @@ struct Args {
     /// Bytes per written value.
     #[arg(long, default_value_t = 64)]
     value_bytes: usize,
+    /// Load scenario: keys each node writes per second.
+    #[arg(long, default_value_t = 1.0)]
+    write_rate: f64,
+    /// Load scenario: virtual seconds the nodes keep writing.
+    #[arg(long, default_value_t = 20)]
+    load_secs: u64,
+    /// Flow control: most state bytes per second each node takes in (default: no limit).
+    #[arg(long)]
+    inbound_rate: Option<u64>,
     /// Minimum virtual seconds to run.
     #[arg(long, default_value_t = 30)]
     duration_secs: u64,
@@ -141,6 +150,9 @@ impl Args {
             broken_node: self.broken_node,
             fp_loss_threshold: self.fp_loss_threshold,
             seeds: self.seeds,
+            write_rate: self.write_rate,
+            load_secs: self.load_secs,
+            inbound_rate: self.inbound_rate,
             progress: !self.quiet,
         }
     }

@@ -61,6 +61,17 @@ pub struct Report {
     pub spread_bytes_per_node_per_round: Option<f64>,
     /// While the update spread: messages sent per node per round.
     pub spread_messages_per_node_per_round: Option<f64>,
+    /// Load scenario: keys written per second over the whole cluster.
+    pub load_offered_writes_per_sec: Option<f64>,
+    /// Load scenario: entries each node applied per second while the load lasted (writes
+    /// superseded before they spread are never sent, so this can be below the offer).
+    pub load_applied_per_node_per_sec: Option<f64>,
+    /// Load scenario: bytes sent per node per round while the load lasted.
+    pub load_bytes_per_node_per_round: Option<f64>,
+    /// Load scenario: seconds from the last write until every node held every node's state.
+    pub load_drain_secs: Option<f64>,
+    /// Deltas cut to a receiver's advertised room (flow control), over all nodes.
+    pub deltas_throttled: u64,
     /// Median seconds from a crash until an observer declared it (crash, churn).
     pub detection_secs_p50: Option<f64>,
     /// 99th percentile of the same.
@@ -227,6 +238,7 @@ impl Report {
             .update_at
             .map_or((None, None), |u| traffic(sim, u, u + spread_end));
 
+        let load = sim.plan.load.clone();
         let mut detections = Vec::new();
         for c in &sim.obs.crashes {
             for (o, d) in c.detected.iter().enumerate() {
@@ -300,6 +312,27 @@ impl Report {
             messages_per_node_per_round: steady_m,
             spread_bytes_per_node_per_round: spread_b,
             spread_messages_per_node_per_round: spread_m,
+            load_offered_writes_per_sec: load.as_ref().map(|l| {
+                let secs = (l.window.1 - l.window.0).max(1) as f64 / 1000.0;
+                round3(l.writes as f64 / secs)
+            }),
+            load_applied_per_node_per_sec: load.as_ref().map(|l| {
+                let secs = (l.window.1 - l.window.0).max(1) as f64 / 1000.0;
+                round3((l.applied.1 - l.applied.0) as f64 / secs / n)
+            }),
+            load_bytes_per_node_per_round: load
+                .as_ref()
+                .and_then(|l| traffic(sim, l.window.0, l.window.1).0),
+            load_drain_secs: load
+                .as_ref()
+                .zip(sim.plan.converged_at)
+                .map(|(l, c)| secs(c.saturating_sub(l.window.1) as f64)),
+            deltas_throttled: sim
+                .slots
+                .iter()
+                .filter_map(|s| s.node.as_ref())
+                .map(|nd| nd.stats().deltas_throttled)
+                .sum(),
             detection_secs_p50: if detection_applies {
                 stat(&detections, 0.5, &secs)
             } else {
@@ -326,7 +359,7 @@ impl Report {
                 sim.plan.quiet_from,
                 sim.plan.reconverged_at,
             ) {
-                (Scenario::Converge | Scenario::Events, ..) => None,
+                (Scenario::Converge | Scenario::Events | Scenario::Load, ..) => None,
                 (_, Some(q), Some(r)) => Some(secs(r.saturating_sub(q) as f64)),
                 _ => None,
             },

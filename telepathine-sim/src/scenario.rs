@@ -38,6 +38,27 @@ pub enum Action {
     Heal,
     /// Stall a random node.
     Pause,
+    /// One step of the load scenario: every live node writes its share of keys.
+    LoadTick,
+}
+
+/// How often the load scenario writes, in ms.
+const LOAD_TICK_MS: u64 = 100;
+
+/// Keys each node cycles through under load (rewrites supersede older versions).
+const LOAD_KEYS: usize = 64;
+
+/// The load scenario's measurements.
+#[derive(Clone, Debug, Default)]
+pub struct Load {
+    /// When the writing started and stopped (virtual ms).
+    pub window: (u64, u64),
+    /// Entries applied over all nodes when it started and stopped.
+    pub applied: (u64, u64),
+    /// Writes made.
+    pub writes: u64,
+    /// Writes not yet made (fractions carried from tick to tick).
+    carry: f64,
 }
 
 /// The scenario's schedule and the milestones it reached.
@@ -73,6 +94,8 @@ pub struct Plan {
     pub deleted: Option<(u64, usize)>,
     /// When the expiring key expires (virtual ms on its writer's clock) and its writer.
     pub expiring: Option<(u64, usize)>,
+    /// The load scenario's measurements.
+    pub load: Option<Load>,
     workload_scheduled: bool,
     rng: SimRng,
 }
@@ -101,6 +124,7 @@ impl Plan {
             heal_at: None,
             deleted: None,
             expiring: None,
+            load: None,
             workload_scheduled: false,
             rng: SimRng::new(derive(cfg.seed, Stream::Scenario, 0)),
         }
@@ -257,7 +281,52 @@ pub(crate) fn perform(sim: &mut Sim, action: Action) {
                 sim.pause_node(p, sim.cfg.pause_ms);
             }
         }
+        Action::LoadTick => load_tick(sim),
     }
+}
+
+/// Entries applied so far over every node.
+fn applied(sim: &Sim) -> u64 {
+    sim.slots
+        .iter()
+        .filter_map(|s| s.node.as_ref())
+        .map(|n| n.stats().entries_applied)
+        .sum()
+}
+
+/// Every live node writes its share of this tick; the last tick closes the window.
+fn load_tick(sim: &mut Sim) {
+    let now = sim.now;
+    let Some(mut load) = sim.plan.load.take() else {
+        return;
+    };
+    if load.window.0 == now {
+        load.applied.0 = applied(sim);
+    }
+    load.carry += sim.cfg.write_rate * LOAD_TICK_MS as f64 / 1000.0;
+    let per_node = load.carry.floor() as u64;
+    load.carry -= per_node as f64;
+    let value_bytes = sim.cfg.value_bytes;
+    for node in 0..sim.slots.len() {
+        for _ in 0..per_node {
+            let n = load.writes;
+            if command(sim, node, |nd, t, _| {
+                let mut value = vec![b'l'; value_bytes.max(8)];
+                value[..8].copy_from_slice(&n.to_le_bytes());
+                let _ = nd.set(t, &format!("load-{}", n as usize % LOAD_KEYS), value);
+            }) {
+                load.writes += 1;
+            }
+        }
+    }
+    if now + LOAD_TICK_MS > load.window.1 {
+        load.applied.1 = applied(sim);
+        load.window.1 = now;
+    } else {
+        sim.queue
+            .push(now + LOAD_TICK_MS, Ev::Action(Action::LoadTick));
+    }
+    sim.plan.load = Some(load);
 }
 
 fn restart(sim: &mut Sim, node: usize) {
@@ -425,6 +494,17 @@ fn workload(sim: &mut Sim) {
             quiet = now + 25 * i;
             end = now + 60 * i;
         }
+        Scenario::Load => {
+            let start = now + 5 * i;
+            let stop = start + sim.cfg.load_secs * 1000;
+            sim.plan.load = Some(Load {
+                window: (start, stop),
+                ..Load::default()
+            });
+            sim.queue.push(start, Ev::Action(Action::LoadTick));
+            quiet = stop;
+            end = stop + 10 * i;
+        }
     }
     for _ in 0..sim.cfg.pauses {
         let at = now + 3 * i + sim.plan.rng.below(10 * i);
@@ -437,6 +517,12 @@ fn workload(sim: &mut Sim) {
     end = end.max(sim.cfg.duration_secs * 1000);
     sim.plan.quiet_from = Some(quiet);
     sim.plan.min_end = Some(end);
-    // Convergence gets up to 30 more rounds after the last phase.
-    sim.plan.end_at = Some(end + 30 * i);
+    // Convergence gets up to 30 more rounds after the last phase (a loaded cluster, 120: a
+    // node with an inbound rate drains its backlog at that rate).
+    let grace = if sim.cfg.scenario == Scenario::Load {
+        120
+    } else {
+        30
+    };
+    sim.plan.end_at = Some(end + grace * i);
 }

@@ -138,3 +138,34 @@ fn oversize_datagrams_are_dropped_and_counted() {
     assert!(r.datagrams_oversize > 0, "{r}");
     assert!(!r.violations.iter().any(|v| v.contains("budget")), "{r}");
 }
+
+#[test]
+fn load_with_flow_control_stays_within_the_rate_and_loses_nothing() {
+    let load = |inbound_rate| SimConfig {
+        write_rate: 2.0,
+        value_bytes: 200,
+        load_secs: 8,
+        inbound_rate,
+        ..small(Scenario::Load, 21)
+    };
+    // 24 nodes writing 2 keys of 200 B a second: each node must take in ~10 kB/s.
+    let free = passed(load(None)).report;
+    let rate = 4_000.0;
+    let limited = passed(load(Some(rate as u64))).report;
+    for r in [&free, &limited] {
+        assert_eq!(r.load_offered_writes_per_sec, Some(48.0), "{r}");
+        assert!(r.load_drain_secs.is_some(), "every write arrived: {r}");
+    }
+    assert_eq!(free.deltas_throttled, 0, "{free}");
+    assert!(limited.deltas_throttled > 0, "{limited}");
+    let free_bytes = free.load_bytes_per_node_per_round.unwrap();
+    let limited_bytes = limited.load_bytes_per_node_per_round.unwrap();
+    assert!(free_bytes > 2.0 * rate, "the load exceeds the rate: {free}");
+    // What nodes send on average is what they receive: within the rate, plus heartbeats and
+    // digests (a few hundred bytes a round).
+    assert!(limited_bytes < rate + 1_000.0, "{limited}");
+    assert!(
+        limited.load_drain_secs.unwrap() > free.load_drain_secs.unwrap(),
+        "the backlog drains after the load: {limited}"
+    );
+}

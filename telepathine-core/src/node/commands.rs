@@ -31,6 +31,9 @@ impl Node {
         self.events.push_back(Event::Started);
         self.gossip_round(true);
         self.next_gossip = self.now + self.jittered(self.config.gossip_interval);
+        if let Some(every) = self.config.seed_interval {
+            self.next_seed_gossip = self.now + self.jittered(every);
+        }
     }
 
     /// Leaves the cluster gracefully: records the departure in this node's state, pushes it to

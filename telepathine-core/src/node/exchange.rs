@@ -18,6 +18,7 @@ use core::net::{IpAddr, SocketAddr};
 use siphasher::sip::SipHasher24;
 
 use super::Node;
+use super::flow::{SHUT, first_entry_only, within_room};
 use crate::wire::{Body, Cover, Delta, Digest};
 
 /// Room kept free in an envelope for the message fields around a digest or delta.
@@ -132,6 +133,7 @@ impl Node {
             origins: self.origin_count(),
             cookie: self.cookie_for(to),
             echo: self.cookies.get(&to).copied().unwrap_or(0),
+            room: self.inbound.room(self.now),
         };
         if self.syn_sent.len() < self.config.limits.max_peers {
             self.syn_sent.insert(to, self.now);
@@ -150,6 +152,7 @@ impl Node {
             origins,
             cookie,
             echo,
+            room,
         } = body
         else {
             return;
@@ -202,7 +205,7 @@ impl Node {
             );
             used = crate::wire::encoded_len(&reply);
         }
-        let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used), verified);
+        let delta = self.build_delta(&cmp.wants, budget.saturating_sub(used), verified, room);
         let body = Body::SynAck {
             digest: reply,
             delta,
@@ -211,6 +214,7 @@ impl Node {
             cookie: self.cookie_for(from),
             // Echo the initiator's cookie: proof that this answer comes from its peer.
             echo: cookie,
+            room: self.inbound.room(self.now),
         };
         self.send(from, true, body);
         // Only a verified peer may make this node send a full digest: a forged count from a
@@ -228,6 +232,7 @@ impl Node {
             origins,
             cookie,
             echo,
+            room,
         } = body
         else {
             return;
@@ -245,7 +250,7 @@ impl Node {
             .compare(&digest, |a, g| members.is_forgotten(a, g), 0);
         self.refute_usurper(cmp.usurped);
         let budget = self.reply_budget(verified, len);
-        let delta = self.build_delta(&cmp.wants, budget, verified);
+        let delta = self.build_delta(&cmp.wants, budget, verified, room);
         // Still different after taking the responder's news: look wider next time.
         self.repair = summary != self.store.summary();
         if !delta.is_empty() {
@@ -257,12 +262,13 @@ impl Node {
     }
 
     /// A delta for `wants` within `datagram_room`, or within a stream frame when streams are
-    /// available and the peer is verified.
+    /// available and the peer is verified; never beyond the `peer_room` the peer advertised.
     fn build_delta(
         &mut self,
         wants: &[(SocketAddr, u64)],
         datagram_room: usize,
         verified: bool,
+        peer_room: u32,
     ) -> Delta {
         if wants.is_empty() {
             return Delta::default();
@@ -272,7 +278,18 @@ impl Node {
         } else {
             datagram_room
         };
-        self.store.delta(wants, room, &mut self.rng)
+        let limited = within_room(room, peer_room);
+        let mut delta = self.store.delta(wants, limited, &mut self.rng);
+        if limited < room {
+            if delta.is_empty() && peer_room > SHUT {
+                delta = self.store.delta(wants, room, &mut self.rng);
+                first_entry_only(&mut delta);
+            }
+            if self.store.left_out(wants, &delta) {
+                self.stats.deltas_throttled += 1;
+            }
+        }
+        delta
     }
 
     /// A peer claims a newer history of this node than this node has: a previous life with a

@@ -2,6 +2,7 @@
 
 mod commands;
 mod exchange;
+mod flow;
 mod liveness;
 mod monitoring;
 mod receive;
@@ -86,6 +87,12 @@ pub struct Node {
     cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
     next_gossip: Timestamp,
     next_heartbeat: Timestamp,
+    /// When this node next gossips with a seed, with `Config::seed_interval`.
+    next_seed_gossip: Timestamp,
+    /// Which seed comes next with `Config::seed_interval`.
+    seed_turn: usize,
+    /// Inbound state this node still takes (flow control).
+    inbound: flow::InboundBudget,
     last_tick: Option<Timestamp>,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -141,6 +148,14 @@ impl Node {
             digest_cursor: None,
             next_gossip: Timestamp::ZERO,
             next_heartbeat: Timestamp::ZERO,
+            next_seed_gossip: Timestamp::ZERO,
+            seed_turn: 0,
+            inbound: flow::InboundBudget::new(
+                config.inbound_rate,
+                config.gossip_interval,
+                config.datagram_budget,
+                Timestamp::ZERO,
+            ),
             last_tick: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -190,6 +205,9 @@ impl Node {
             return None;
         }
         let mut t = self.next_gossip.min(self.next_heartbeat);
+        if self.config.seed_interval.is_some() && !self.members.seeds.is_empty() {
+            t = t.min(self.next_seed_gossip);
+        }
         if let Some(at) = self.store.next_expiry() {
             t = t.min(self.mono_from_wall(at));
         }

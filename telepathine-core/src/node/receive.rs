@@ -56,6 +56,11 @@ impl Node {
         {
             self.members.forgotten.remove(&from.addr);
         }
+        if let Body::SynAck { delta, .. } | Body::Ack(delta) = &msg.body
+            && !delta.is_empty()
+        {
+            self.inbound.spend(len, self.now);
+        }
         match msg.body {
             body @ Body::Syn { .. } => self.on_syn(from.addr, body, len),
             body @ Body::SynAck { .. } => self.on_synack(from.addr, body, len),

@@ -37,6 +37,12 @@ impl Node {
             self.gossip_round(false);
             self.next_gossip = self.now + self.jittered(self.config.gossip_interval);
         }
+        if let Some(every) = self.config.seed_interval
+            && self.now >= self.next_seed_gossip
+        {
+            self.seed_round();
+            self.next_seed_gossip = self.now + self.jittered(every);
+        }
         // Sweep last: the timers above may write entries (accusations) whose expiry has already
         // passed by a wall clock far ahead, and the next deadline must lie in the future.
         let mut changes = Vec::new();
@@ -63,6 +69,19 @@ impl Node {
 
     fn rng_chance(&mut self, p: f64) -> bool {
         ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    /// Gossips with the next seed in turn (`Config::seed_interval`).
+    fn seed_round(&mut self) {
+        let seeds = &self.members.seeds;
+        if seeds.is_empty() {
+            return;
+        }
+        let turn = self.seed_turn % seeds.len();
+        self.seed_turn = turn + 1;
+        if let Some(seed) = seeds.iter().nth(turn).copied() {
+            self.send_syn(seed);
+        }
     }
 
     /// Picks whom to gossip with, as Cassandra does: `fanout` random live peers; a dead peer

@@ -115,6 +115,21 @@ impl<R: Runtime> Builder<R> {
         self
     }
 
+    /// Flow control: the most state bytes per second this node takes in (default: no limit).
+    /// Peers cut what they send it to fit, in version order, so it falls behind and catches up
+    /// instead of losing updates. At least 1024.
+    pub fn inbound_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.config.inbound_rate = Some(bytes_per_sec);
+        self
+    }
+
+    /// Also gossip with a seed (each in turn) this often, whatever the cluster's size (default:
+    /// seeds are picked now and then like any peer).
+    pub fn seed_interval(mut self, interval: Duration) -> Self {
+        self.config.seed_interval = Some(interval);
+        self
+    }
+
     /// Re-deliver every live peer's keys as set events once per heartbeat interval (default
     /// false).
     pub fn emit_value_on_heartbeat(mut self, emit: bool) -> Self {

@@ -233,6 +233,21 @@ impl Store {
         out
     }
 
+    /// Whether `delta` leaves out part of what `wants` asks for (it was cut to a budget).
+    pub fn left_out(&self, wants: &[(SocketAddr, u64)], delta: &Delta) -> bool {
+        wants.iter().any(|(origin, from)| {
+            let Some(s) = self.origins.get(origin) else {
+                return false;
+            };
+            let sent = delta
+                .origins
+                .iter()
+                .find(|d| d.origin == *origin)
+                .map_or(*from, |d| d.up_to);
+            sent < s.max_version
+        })
+    }
+
     /// Builds the delta for `wants` within `budget` encoded bytes: origins in decreasing
     /// scuttle depth (most missing entries first, ties in random order), each a prefix of its
     /// entries in version order.

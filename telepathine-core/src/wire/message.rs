@@ -42,6 +42,8 @@ pub enum Body {
         /// The receiver's cookie for the initiator as last received, or 0: proves the initiator
         /// receives at its advertised address, which unlocks full-size replies.
         echo: u64,
+        /// Most delta bytes the initiator takes in the answer (flow control); 0: no limit.
+        room: u32,
     },
     /// Answers a `Syn`: what the responder has (for what it lacks) and what the initiator lacks.
     SynAck {
@@ -57,6 +59,8 @@ pub enum Body {
         cookie: u64,
         /// The initiator's cookie from the `Syn`.
         echo: u64,
+        /// Most delta bytes the responder takes in the `Ack` (flow control); 0: no limit.
+        room: u32,
     },
     /// Closes an exchange with what the responder lacks. Also pushes news unasked (a leave).
     Ack(Delta),

@@ -38,6 +38,12 @@ pub struct Args {
     /// Milliseconds between heartbeats.
     #[arg(long, value_name = "MS")]
     pub heartbeat_interval_ms: Option<u64>,
+    /// Flow control: most state bytes per second this node takes in.
+    #[arg(long, value_name = "BYTES")]
+    pub inbound_rate: Option<u64>,
+    /// Milliseconds between exchanges with a seed (each in turn), besides ordinary gossip.
+    #[arg(long, value_name = "MS")]
+    pub seed_interval_ms: Option<u64>,
     /// Re-deliver every live peer's keys as set events once per heartbeat.
     #[arg(long)]
     pub emit_value_on_heartbeat: bool,
@@ -129,6 +135,12 @@ impl Args {
         if let Some(v) = self.phi_threshold {
             b = b.phi_threshold(v);
         }
+        if let Some(v) = self.inbound_rate {
+            b = b.inbound_rate(v);
+        }
+        if let Some(v) = self.seed_interval_ms {
+            b = b.seed_interval(ms(v));
+        }
         if let Some(v) = self.default_event_lifetime_ms {
             b = b.default_event_lifetime(ms(v));
         }
@@ -176,6 +188,10 @@ mod tests {
             "10.0.0.1=1.2.3.4",
             "--phi-threshold",
             "6.5",
+            "--inbound-rate",
+            "65536",
+            "--seed-interval-ms",
+            "500",
             "--default-event-lifetime-ms",
             "1000",
             "--subscription-capacity",
@@ -206,6 +222,8 @@ mod tests {
             [("10.0.0.1".to_string(), "1.2.3.4".to_string())]
         );
         assert_eq!(args.phi_threshold, Some(6.5));
+        assert_eq!(args.inbound_rate, Some(65536));
+        assert_eq!(args.seed_interval_ms, Some(500));
         assert_eq!(args.watch, ["peer.*", "say.**"]);
         assert_eq!(args.max_connections, Some(7));
     }

@@ -103,6 +103,7 @@ pub fn counters(stats: &Stats, io: &IoStats, live: usize, dead: usize) -> Vec<(S
         ("dropped".to_string(), total(stats.dropped.values())),
         ("entries_applied".to_string(), stats.entries_applied),
         ("writes_refused".to_string(), stats.writes_refused),
+        ("deltas_throttled".to_string(), stats.deltas_throttled),
         ("rebirths".to_string(), stats.rebirths),
     ];
     for (kind, t) in &stats.sent {
