@@ -180,7 +180,7 @@ impl Node {
                 .get(&peer)
                 .and_then(|by| by.get(&self.id.addr))
                 .is_some_and(|(g, inc)| *g == generation && *inc >= status.incarnation)
-                && self.own_accusations() >= self.config.dead_quorum;
+                && self.own_accusations() >= self.self_settling_quorum();
             (accusers >= required || own).then_some(DeathCause::Failed)
         };
         // An accusation of an earlier life or incarnation is void: withdraw ours so stale
@@ -202,6 +202,16 @@ impl Node {
                 Some(cause) => Event::PeerDead { peer, cause },
             });
         }
+    }
+
+    /// How many peers this node must convict at once before its own convictions settle its own
+    /// view: the quorum, and at least half the peers it judges. A node cut off from the others
+    /// convicts nearly all of them; under heavy loss (10 %), two unlucky detectors at once are
+    /// not rare in a large cluster, and that must not make this node alone see them dead.
+    fn self_settling_quorum(&self) -> usize {
+        self.config
+            .dead_quorum
+            .max(self.members.monitored.len() / 2)
     }
 
     /// Peers this node currently accuses.
@@ -235,7 +245,7 @@ impl Node {
     /// When the number of this node's own accusations crosses the quorum, its convictions start
     /// or stop settling its own view.
     fn after_own_accusations_changed(&mut self, before: usize) {
-        let q = self.config.dead_quorum;
+        let q = self.self_settling_quorum();
         if (before >= q) != (self.own_accusations() >= q) {
             self.recompute_accused();
         }

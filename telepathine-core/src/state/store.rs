@@ -66,7 +66,10 @@ pub(crate) struct Store {
     pub(super) expiries: BTreeSet<(u64, SocketAddr, Key)>,
     /// (when to collect, origin, key, version) of every tombstone.
     pub(super) tombstones: BTreeSet<(Timestamp, SocketAddr, Key, u64)>,
-    /// (when new versions last arrived, origin), so digests find recent changes without a scan.
+    /// (when new versions last arrived, origin) of the origins changed within the hot window,
+    /// so digests find recent changes without a scan. Older changes are never read again
+    /// (queries look only as far back as the window), so they leave: the index then holds
+    /// what changed lately, not one entry per origin.
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
     pub(super) total_bytes: usize,
@@ -117,6 +120,10 @@ impl Store {
             self.recent.remove(&(s.changed_at, origin));
             s.changed_at = now;
             self.recent.insert((now, origin));
+        }
+        let horizon = now - self.hot_window;
+        while self.recent.first().is_some_and(|(t, _)| *t < horizon) {
+            self.recent.pop_first();
         }
     }
 

@@ -221,7 +221,7 @@ fn a_busy_origin_pushes_its_newest_changes() {
     assert_eq!(origin, a(1));
     assert_eq!(
         from,
-        100 - 8,
-        "the eight newest of 100 writes, not the whole burst"
+        100 - 32,
+        "the 32 newest of 100 writes, not the whole burst"
     );
 }
