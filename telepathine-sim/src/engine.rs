@@ -168,6 +168,22 @@ impl Sim {
             .push(self.now + ms, Ev::Resume { node: i as u32 });
     }
 
+    /// Runs every event up to virtual time `until_ms` (the scenario's schedule included), for
+    /// drivers that step a run themselves, such as the round benchmark.
+    pub fn run_until(&mut self, until_ms: u64) {
+        while let Some((at, ev)) = self.queue.pop_until(until_ms) {
+            self.now = at;
+            self.events_run += 1;
+            self.step(ev);
+        }
+        self.now = self.now.max(until_ms);
+    }
+
+    /// Whether every live node believes every other live node alive.
+    pub fn membership_converged(&self) -> bool {
+        crate::scenario::membership_agrees(self)
+    }
+
     /// Runs until the scenario's end, then for the settling rounds after the snapshot.
     pub fn run(&mut self) {
         loop {
