@@ -98,12 +98,17 @@ impl Membership {
     /// peer counts as dead until judged alive, and a dead peer whose cause changes (it failed,
     /// then its departure arrived) did not die again.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
-        let new = !self.peers.contains_key(&peer);
-        let entry = self.peers.entry(peer).or_insert(PeerState {
-            dead: Some(DeathCause::Failed),
-            since: now,
-            known_since: now,
-        });
+        let (new, entry) = match self.peers.entry(peer) {
+            alloc::collections::btree_map::Entry::Occupied(e) => (false, e.into_mut()),
+            alloc::collections::btree_map::Entry::Vacant(e) => (
+                true,
+                e.insert(PeerState {
+                    dead: Some(DeathCause::Failed),
+                    since: now,
+                    known_since: now,
+                }),
+            ),
+        };
         let flipped = entry.dead.is_some() != dead.is_some();
         if flipped {
             entry.since = now;
@@ -114,8 +119,8 @@ impl Membership {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
                 self.ring.insert((ring_hash(&peer), peer));
-                if !self.live_pos.contains_key(&peer) {
-                    self.live_pos.insert(peer, self.live_list.len());
+                if let alloc::collections::btree_map::Entry::Vacant(e) = self.live_pos.entry(peer) {
+                    e.insert(self.live_list.len());
                     self.live_list.push(peer);
                 }
             } else {

@@ -135,8 +135,10 @@ impl Node {
             echo: self.cookies.get(&to).copied().unwrap_or(0),
             room: self.inbound.room(self.now),
         };
+        // The oldest unanswered Syn stays: the first answer is to it, so a round trip is never
+        // measured from a later one.
         if self.syn_sent.len() < self.config.limits.max_peers {
-            self.syn_sent.insert(to, self.now);
+            self.syn_sent.entry(to).or_insert(self.now);
         }
         self.send(to, addressed, body);
     }
