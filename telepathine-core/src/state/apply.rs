@@ -159,7 +159,7 @@ impl Store {
             let old_expiry = current.and_then(|x| x.expires_at);
             let replaced = previous.remove(&e.key);
             let old = replaced.as_ref().or(current);
-            if !old.is_some_and(|o| o.version == entry.version) {
+            if old.is_none_or(|o| o.version != entry.version) {
                 describe(origin, &e.key, &entry, old, s.heard_seq, out);
             }
             if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value) {

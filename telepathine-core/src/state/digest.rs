@@ -29,7 +29,7 @@ pub(crate) struct Comparison {
 }
 
 fn entry_size(e: &DigestEntry) -> usize {
-    crate::wire::encoded_len(e)
+    crate::wire::packed_entry_len(e)
 }
 
 impl Store {

@@ -90,7 +90,9 @@ impl Body {
 pub struct Digest {
     /// Which origins the entries speak for completely.
     pub cover: Cover,
-    /// One entry per origin mentioned, in no particular order.
+    /// One entry per origin mentioned, in no particular order. Encoded packed, as one byte
+    /// string (see `docs/protocol.md`).
+    #[serde(with = "crate::wire::packed")]
     pub entries: Vec<DigestEntry>,
 }
 

@@ -5,6 +5,7 @@
 mod envelope;
 mod framing;
 mod message;
+mod packed;
 mod replay;
 
 pub use envelope::{HEADER_LEN, SEAL_OVERHEAD, Sealer};
@@ -12,6 +13,7 @@ pub use framing::{FRAME_HEADER_LEN, FrameDecoder, FrameError, encode_frame};
 pub use message::{
     Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntry,
 };
+pub(crate) use packed::entry_len as packed_entry_len;
 pub use replay::{ReplayGuard, ReplayVerdict};
 
 /// First two bytes of every message.
