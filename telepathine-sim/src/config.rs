@@ -20,17 +20,21 @@ pub enum Scenario {
     /// As `converge`, then every node writes `write_rate` keys a second for `load_secs`: the
     /// update rate the cluster sustains, with flow control when nodes set an inbound rate.
     Load,
+    /// Every node writes `keys` keys of `value_bytes`; once state converged, a fresh node
+    /// joins, and the run measures how long it takes to hold everything.
+    Join,
 }
 
 impl Scenario {
     /// Every scenario, in the order the help text lists them.
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Converge,
         Scenario::Churn,
         Scenario::Partition,
         Scenario::Crash,
         Scenario::Events,
         Scenario::Load,
+        Scenario::Join,
     ];
 
     /// The name used on the command line and in reports.
@@ -42,6 +46,7 @@ impl Scenario {
             Scenario::Crash => "crash",
             Scenario::Events => "events",
             Scenario::Load => "load",
+            Scenario::Join => "join",
         }
     }
 }
@@ -59,7 +64,9 @@ impl FromStr for Scenario {
             .into_iter()
             .find(|sc| sc.name() == s)
             .ok_or_else(|| {
-                format!("unknown scenario {s:?} (converge, churn, partition, crash, events, load)")
+                format!(
+                    "unknown scenario {s:?} (converge, churn, partition, crash, events, load, join)"
+                )
             })
     }
 }

@@ -65,6 +65,13 @@ impl fmt::Display for Report {
                 self.deltas_throttled
             )?;
         }
+        if self.join_secs.is_some() || self.scenario == "join" {
+            writeln!(
+                f,
+                "  a fresh node joined    and held everything after {}",
+                opt(self.join_secs, " s")
+            )?;
+        }
         if self.detection_secs_p50.is_some() {
             writeln!(
                 f,

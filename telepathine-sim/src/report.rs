@@ -70,6 +70,8 @@ pub struct Report {
     pub load_bytes_per_node_per_round: Option<f64>,
     /// Load scenario: seconds from the last write until every node held every node's state.
     pub load_drain_secs: Option<f64>,
+    /// Join scenario: seconds from a fresh node's start until it held every live node's state.
+    pub join_secs: Option<f64>,
     /// Deltas cut to a receiver's advertised room (flow control), over all nodes.
     pub deltas_throttled: u64,
     /// Median seconds from a crash until an observer declared it (crash, churn).
@@ -327,6 +329,10 @@ impl Report {
                 .as_ref()
                 .zip(sim.plan.converged_at)
                 .map(|(l, c)| secs(c.saturating_sub(l.window.1) as f64)),
+            join_secs: sim
+                .plan
+                .join
+                .and_then(|(_, start, done)| done.map(|d| secs(d.saturating_sub(start) as f64))),
             deltas_throttled: sim
                 .slots
                 .iter()
@@ -359,7 +365,9 @@ impl Report {
                 sim.plan.quiet_from,
                 sim.plan.reconverged_at,
             ) {
-                (Scenario::Converge | Scenario::Events | Scenario::Load, ..) => None,
+                (Scenario::Converge | Scenario::Events | Scenario::Load | Scenario::Join, ..) => {
+                    None
+                }
                 (_, Some(q), Some(r)) => Some(secs(r.saturating_sub(q) as f64)),
                 _ => None,
             },

@@ -1,8 +1,9 @@
 //! The scenarios: when the workload starts, which faults follow, and when the run ends.
 //!
 //! Every scenario begins alike: the nodes start during the first interval, and once every node
-//! believes every other alive (or the run's duration passed), five quiet rounds measure
-//! steady-state traffic, then one node writes the update. Times below are in gossip intervals
+//! believes every other alive (or the run's duration passed), seven rounds pass (the joins stop
+//! being recent news), five quiet rounds measure steady-state traffic, then one node writes the
+//! update. Times below are in gossip intervals
 //! (`i`) after that write (`U`).
 
 use std::time::Duration;
@@ -96,6 +97,9 @@ pub struct Plan {
     pub expiring: Option<(u64, usize)>,
     /// The load scenario's measurements.
     pub load: Option<Load>,
+    /// The join scenario: the fresh node, when it started, and when it first held every live
+    /// origin's state.
+    pub join: Option<(usize, u64, Option<u64>)>,
     workload_scheduled: bool,
     rng: SimRng,
 }
@@ -125,6 +129,7 @@ impl Plan {
             deleted: None,
             expiring: None,
             load: None,
+            join: None,
             workload_scheduled: false,
             rng: SimRng::new(derive(cfg.seed, Stream::Scenario, 0)),
         }
@@ -162,8 +167,10 @@ pub(crate) fn tick(sim: &mut Sim) {
                 sim.plan.membership_at = Some(now);
             }
             sim.plan.workload_scheduled = true;
-            sim.plan.steady = Some((now + 2 * i, now + 7 * i));
-            sim.queue.push(now + 7 * i, Ev::Action(Action::Workload));
+            // Quiet rounds first: the joins stay "recent" (advertised in every digest) for six
+            // rounds, so the steady state begins after them.
+            sim.plan.steady = Some((now + 7 * i, now + 12 * i));
+            sim.queue.push(now + 12 * i, Ev::Action(Action::Workload));
         }
         return;
     }
@@ -174,16 +181,52 @@ pub(crate) fn tick(sim: &mut Sim) {
     if sim.plan.reconverged_at.is_none() && membership_agrees(sim) {
         sim.plan.reconverged_at = Some(now);
     }
+    if let Some((node, _, None)) = sim.plan.join
+        && holds_everything(sim, node)
+        && let Some(join) = sim.plan.join.as_mut()
+    {
+        join.2 = Some(now);
+    }
     // Every other round, look whether state converged; once it has, the run only waits for
     // its last phase. This costs a comparison of every (node, origin) view.
     if sim.plan.converged_at.is_none() && now >= sim.plan.last_check + 2 * i {
         sim.plan.last_check = now;
         if membership_agrees(sim) && crate::invariants::view_mismatches(sim, true).0 == 0 {
+            if sim.cfg.scenario == Scenario::Join && sim.plan.join.is_none() {
+                // The cluster holds everything: now the fresh node joins, and the run goes on
+                // until it (and everyone) converged again.
+                let node = sim.add_slot();
+                sim.start_node(node);
+                sim.plan.join = Some((node, now, None));
+                sim.plan.quiet_from = Some(now);
+                let end = now + 60 * i;
+                sim.plan.min_end = Some(now + 2 * i);
+                sim.plan.end_at = Some(end);
+                return;
+            }
             sim.plan.converged_at = Some(now);
             let end = sim.plan.min_end.unwrap_or(now).max(now + 2 * i);
             sim.plan.end_at = Some(end.min(sim.plan.end_at.unwrap_or(end)));
         }
     }
+}
+
+/// Whether node `n` holds every other live node's own state (generation and user keys).
+fn holds_everything(sim: &Sim, n: usize) -> bool {
+    let Some(node) = sim.slots[n].node.as_ref() else {
+        return false;
+    };
+    sim.slots.iter().enumerate().all(|(o, slot)| {
+        if o == n || !slot.is_live() {
+            return true;
+        }
+        let Some(origin) = slot.node.as_ref() else {
+            return true;
+        };
+        let me = origin.peer_name();
+        node.peer_generation(&me) == origin.peer_generation(&me)
+            && node.fingerprint(&me) == origin.fingerprint(&me)
+    })
 }
 
 /// Runs `f` on node `i` if it is running, then drains it.
@@ -493,6 +536,18 @@ fn workload(sim: &mut Sim) {
             sim.queue.push(now + 25 * i, Ev::Action(Action::Heal));
             quiet = now + 25 * i;
             end = now + 60 * i;
+        }
+        Scenario::Join => {
+            // Every node but the update's writer (which wrote its keys above) publishes its
+            // share of the state the fresh node will have to fetch.
+            let (keys, value_bytes) = (sim.cfg.keys, sim.cfg.value_bytes);
+            for node in (0..n).filter(|&j| j != origin) {
+                command(sim, node, |nd, t, _| {
+                    for k in 0..keys {
+                        let _ = nd.set(t, &format!("j-{k}"), vec![b'j'; value_bytes]);
+                    }
+                });
+            }
         }
         Scenario::Load => {
             let start = now + 5 * i;

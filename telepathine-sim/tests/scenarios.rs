@@ -169,3 +169,17 @@ fn load_with_flow_control_stays_within_the_rate_and_loses_nothing() {
         "the backlog drains after the load: {limited}"
     );
 }
+
+#[test]
+fn a_fresh_node_fetches_the_whole_state_in_one_catch_up() {
+    let r = passed(SimConfig {
+        keys: 100,
+        value_bytes: 100,
+        ..small(Scenario::Join, 22)
+    })
+    .report;
+    // 24 nodes of 100 keys of 100 bytes: a quarter of a megabyte, in one stream frame.
+    let join = r.join_secs.expect("the fresh node converged");
+    assert!(join <= 3.0, "{r}");
+    assert!(r.state_converged_secs.is_some(), "{r}");
+}
