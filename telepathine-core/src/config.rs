@@ -57,7 +57,7 @@ pub struct Config {
     pub monitors: usize,
     /// Distinct monitors' accusations needed before a peer counts as dead (capped at the number
     /// of monitors it can have). A node's own convictions also settle its own view once it
-    /// convicts at least this many peers at once, and at least half the peers it judges (it
+    /// convicts at least this many peers at once, and at least half of `monitors` (it
     /// is then cut off, or they really failed); fewer convictions wait for the quorum, since
     /// bad links or heavy loss are the likelier cause.
     pub dead_quorum: usize,

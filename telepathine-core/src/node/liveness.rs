@@ -205,13 +205,13 @@ impl Node {
     }
 
     /// How many peers this node must convict at once before its own convictions settle its own
-    /// view: the quorum, and at least half the peers it judges. A node cut off from the others
-    /// convicts nearly all of them; under heavy loss (10 %), two unlucky detectors at once are
-    /// not rare in a large cluster, and that must not make this node alone see them dead.
+    /// view: the quorum, and at least half its monitors' number. A node cut off from the others
+    /// convicts all its predecessors; under heavy loss (10 %), two unlucky detectors at once
+    /// are not rare in a large cluster, and that must not make this node alone see them dead.
+    /// It depends on the configuration only, so verdicts do not flip as the peers this node
+    /// judges come and go.
     fn self_settling_quorum(&self) -> usize {
-        self.config
-            .dead_quorum
-            .max(self.members.monitored.len() / 2)
+        self.config.dead_quorum.max(self.config.monitors / 2)
     }
 
     /// Peers this node currently accuses.

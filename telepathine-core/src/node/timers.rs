@@ -169,6 +169,7 @@ impl Node {
         let stale = self.now - self.config.gossip_interval * 4;
         self.syn_sent.retain(|_, sent| *sent >= stale);
         self.judge_monitored();
+        self.rejudge();
 
         if self.config.emit_value_on_heartbeat {
             self.reemit_values();
@@ -192,6 +193,27 @@ impl Node {
                     });
                 }
             }
+        }
+    }
+
+    /// Re-derives the verdict on every peer that failed or is accused. A verdict depends on
+    /// this node's view of the ring (whose accusations count), and that changes without any
+    /// change to the accused's records; recomputed only on those changes, a verdict went stale:
+    /// after a partition of 1,000 nodes healed, a node kept a live peer dead for good because
+    /// the accusations that had convicted it no longer counted. Dead and accused peers are few,
+    /// so this costs little.
+    fn rejudge(&mut self) {
+        let mut peers: Vec<SocketAddr> = self
+            .members
+            .dead()
+            .filter(|(_, p)| p.dead == Some(DeathCause::Failed))
+            .map(|(a, _)| *a)
+            .chain(self.members.accusations.keys().copied())
+            .collect();
+        peers.sort_unstable();
+        peers.dedup();
+        for peer in peers {
+            self.recompute(peer);
         }
     }
 
