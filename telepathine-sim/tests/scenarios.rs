@@ -183,3 +183,19 @@ fn a_fresh_node_fetches_the_whole_state_in_one_catch_up() {
     assert!(join <= 3.0, "{r}");
     assert!(r.state_converged_secs.is_some(), "{r}");
 }
+
+/// Before verdicts were re-derived every heartbeat, node 720 of this run kept live node 57 dead
+/// for good after the heal. It takes about three minutes, so it runs on demand:
+/// `cargo test --release -p telepathine-sim --test scenarios -- --ignored`.
+#[test]
+#[ignore]
+fn a_large_partition_heals_into_one_membership() {
+    let r = passed(SimConfig {
+        nodes: 1000,
+        seed: 1,
+        scenario: Scenario::Partition,
+        ..SimConfig::default()
+    })
+    .report;
+    assert!(r.membership_reconverged_secs.is_some(), "{r}");
+}
