@@ -9,12 +9,7 @@ use common::{Net, addr};
 use telepathine_core::{Config, DropReason, Event, NetworkKey, Timestamp};
 
 fn fast() -> Config {
-    Config {
-        gossip_interval: Duration::from_millis(100),
-        heartbeat_interval: Duration::from_millis(100),
-        phi_min_std_dev: Duration::from_millis(30),
-        ..Config::default()
-    }
+    common::rounds_of(100, 30)
 }
 
 fn at(net: &Net) -> Timestamp {

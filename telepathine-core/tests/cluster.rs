@@ -2,18 +2,11 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::{Net, addr};
 use telepathine_core::{Config, DeathCause, Event, Timestamp};
 
 fn fast() -> Config {
-    Config {
-        gossip_interval: Duration::from_millis(200),
-        heartbeat_interval: Duration::from_millis(200),
-        phi_min_std_dev: Duration::from_millis(50),
-        ..Config::default()
-    }
+    common::rounds_of(200, 50)
 }
 
 #[test]

@@ -8,6 +8,17 @@ use std::net::SocketAddr;
 
 use telepathine_core::{Config, Event, Node, NodeId, Timestamp};
 
+/// Short gossip and heartbeat rounds of `interval_ms`, with phi's floor on the deviation at
+/// `phi_floor_ms`, so a test covers many rounds in little virtual time.
+pub fn rounds_of(interval_ms: u64, phi_floor_ms: u64) -> Config {
+    Config {
+        gossip_interval: std::time::Duration::from_millis(interval_ms),
+        heartbeat_interval: std::time::Duration::from_millis(interval_ms),
+        phi_min_std_dev: std::time::Duration::from_millis(phi_floor_ms),
+        ..Config::default()
+    }
+}
+
 pub fn addr(i: usize) -> SocketAddr {
     SocketAddr::from(([10, 0, (i / 250) as u8, (i % 250) as u8 + 1], 9000))
 }

@@ -8,12 +8,7 @@ use common::{Net, addr};
 use telepathine_core::{Config, Node, Timestamp};
 
 fn fast() -> Config {
-    Config {
-        gossip_interval: Duration::from_millis(200),
-        heartbeat_interval: Duration::from_millis(200),
-        phi_min_std_dev: Duration::from_millis(50),
-        ..Config::default()
-    }
+    common::rounds_of(200, 50)
 }
 
 /// Bytes of `SynAck` and `Ack` messages (the ones that carry state) a node received.
