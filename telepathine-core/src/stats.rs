@@ -114,6 +114,9 @@ pub struct Stats {
     pub writes_refused: u64,
     /// Deltas this node cut to the room a peer advertised (flow control slowed this sender).
     pub deltas_throttled: u64,
+    /// Full catch-ups this node pulled: a peer was far ahead, or it stayed behind one without
+    /// learning anything for several rounds.
+    pub catch_ups: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
     /// Traffic and round-trip time per known peer (forgotten peers are dropped).

@@ -22,9 +22,10 @@ impl fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  membership converged   {} ({} rounds)",
+            "  membership converged   {} ({} rounds); {} full catch-ups pulled",
             opt(self.membership_converged_secs, " s"),
-            opt(self.membership_converged_rounds, "")
+            opt(self.membership_converged_rounds, ""),
+            self.catch_ups
         )?;
         writeln!(
             f,

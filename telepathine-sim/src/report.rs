@@ -74,6 +74,8 @@ pub struct Report {
     pub join_secs: Option<f64>,
     /// Deltas cut to a receiver's advertised room (flow control), over all nodes.
     pub deltas_throttled: u64,
+    /// Full catch-ups pulled (a peer far ahead, or a stall behind one), over all nodes.
+    pub catch_ups: u64,
     /// Median seconds from a crash until an observer declared it (crash, churn).
     pub detection_secs_p50: Option<f64>,
     /// 99th percentile of the same.
@@ -338,6 +340,12 @@ impl Report {
                 .iter()
                 .filter_map(|s| s.node.as_ref())
                 .map(|nd| nd.stats().deltas_throttled)
+                .sum(),
+            catch_ups: sim
+                .slots
+                .iter()
+                .filter_map(|s| s.node.as_ref())
+                .map(|nd| nd.stats().catch_ups)
                 .sum(),
             detection_secs_p50: if detection_applies {
                 stat(&detections, 0.5, &secs)

@@ -24,15 +24,13 @@ use crate::wire::{Body, Cover, Delta, Digest};
 /// Room kept free in an envelope for the message fields around a digest or delta.
 const MESSAGE_OVERHEAD: usize = 112;
 
-/// A peer must hold at least 1/`CATCH_UP_FRACTION` of the cluster more origins (and at least
-/// two) before this node pulls a full catch-up from it instead of learning them a window at a
-/// time: the full digest then costs about fifty times its news, never O(N) for one newcomer.
-const CATCH_UP_FRACTION: usize = 50;
-
 /// Most recently changed origins pushed unasked in one reply. After a mass join nearly every
 /// origin is recent; repair windows carry the rest, and this keeps a reply's cost independent
 /// of the cluster's size.
 const MAX_HOT_PUSHES: usize = 32;
+
+/// Most gossip intervals between catch-ups that teach nothing.
+const MAX_CATCH_UP_BACKOFF: u32 = 32;
 
 impl Node {
     pub(super) fn body_budget(&self) -> usize {
@@ -111,15 +109,31 @@ impl Node {
     /// Pulls everything `peer` holds that this node lacks in one exchange: a `Syn` listing every
     /// origin (on a stream when it outgrows a datagram), answered in full since the peer's cookie
     /// is echoed. At most one per gossip interval, so a peer cannot make this node repeat it.
-    fn catch_up_with(&mut self, peer: SocketAddr, peer_origins: u32) {
+    ///
+    /// It is due whenever the peer holds more origins than this node has or has just asked
+    /// for (`pending`). Origins that are news reach this node in the exchange that showed the
+    /// difference (pushed, or requested from the peer's digest), so a lone newcomer costs no
+    /// catch-ups; what is left over is news to nobody (the tail of a mass join, a node back
+    /// from a partition), which repair windows would find only about N / window rounds later.
+    fn catch_up_with(&mut self, peer: SocketAddr, peer_origins: u32, pending: usize) {
         let known = self.store.origins.len();
-        let gap = (peer_origins as usize).max(known) / CATCH_UP_FRACTION;
-        let behind = peer_origins as usize >= known + gap.max(2);
-        let due = self
-            .last_catch_up
-            .is_none_or(|t| self.now.saturating_since(t) >= self.config.gossip_interval);
+        if let Some(before) = self.catch_up_known.take() {
+            // A catch-up that taught nothing (the peer's extra origins are ones this node
+            // forgot) doubles the wait before the next, so a lasting difference costs little.
+            self.catch_up_backoff = if known > before {
+                1
+            } else {
+                (self.catch_up_backoff * 2).min(MAX_CATCH_UP_BACKOFF)
+            };
+        }
+        let behind = peer_origins as usize > known + pending;
+        let due = self.last_catch_up.is_none_or(|t| {
+            self.now.saturating_since(t) >= self.config.gossip_interval * self.catch_up_backoff
+        });
         if behind && due && self.config.streams {
             self.last_catch_up = Some(self.now);
+            self.catch_up_known = Some(known);
+            self.stats.catch_ups += 1;
             let digest = self.store.full_digest();
             self.send_syn_with(peer, digest);
         }
@@ -192,6 +206,12 @@ impl Node {
             let keep = reply.entries.len() / 2;
             reply.entries.truncate(keep);
         }
+        // Origins requested here that this node has never heard of: they arrive with the Ack.
+        let pending = reply
+            .entries
+            .iter()
+            .filter(|e| !self.store.origins.contains_key(&e.origin))
+            .count();
         let mut used = crate::wire::encoded_len(&reply);
         if verified && !in_sync && used < budget / 3 {
             // A window of this node's state, so the initiator can send what this node lacks.
@@ -222,7 +242,7 @@ impl Node {
         // Only a verified peer may make this node send a full digest: a forged count from a
         // spoofed address would otherwise reflect it at a victim.
         if verified {
-            self.catch_up_with(from, origins);
+            self.catch_up_with(from, origins, pending);
         }
     }
 
@@ -259,7 +279,7 @@ impl Node {
             self.send(from, true, Body::Ack(delta));
         }
         if verified {
-            self.catch_up_with(from, origins);
+            self.catch_up_with(from, origins, 0);
         }
     }
 

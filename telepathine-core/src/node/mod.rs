@@ -79,6 +79,10 @@ pub struct Node {
     cookie_keys: (u64, u64),
     /// When this node last pulled a full catch-up.
     last_catch_up: Option<Timestamp>,
+    /// Origins known when the last catch-up was sent, until the next check sees its effect.
+    catch_up_known: Option<usize>,
+    /// Gossip intervals to wait between catch-ups.
+    catch_up_backoff: u32,
     /// When the last `Syn` to each peer left, for round-trip estimates.
     syn_sent: alloc::collections::BTreeMap<SocketAddr, Timestamp>,
     /// Whether this node's last exchanges showed a disagreement its next digests must repair.
@@ -131,6 +135,8 @@ impl Node {
             repair: true,
             syn_sent: alloc::collections::BTreeMap::new(),
             last_catch_up: None,
+            catch_up_known: None,
+            catch_up_backoff: 1,
             replay: ReplayGuard::new(config.limits.max_peers),
             store: {
                 let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);

@@ -104,6 +104,7 @@ pub fn counters(stats: &Stats, io: &IoStats, live: usize, dead: usize) -> Vec<(S
         ("entries_applied".to_string(), stats.entries_applied),
         ("writes_refused".to_string(), stats.writes_refused),
         ("deltas_throttled".to_string(), stats.deltas_throttled),
+        ("catch_ups".to_string(), stats.catch_ups),
         ("rebirths".to_string(), stats.rebirths),
     ];
     for (kind, t) in &stats.sent {
