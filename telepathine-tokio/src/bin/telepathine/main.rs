@@ -56,6 +56,10 @@ async fn run(args: Args) -> i32 {
             return 2;
         }
     };
+    if let Err(e) = args.check(key.as_deref()) {
+        eprintln!("telepathine: {e}");
+        return 2;
+    }
     let filter = match WatchFilter::new(args.watch.iter().map(String::as_str)) {
         Ok(f) => f,
         Err(e) => {
