@@ -86,13 +86,14 @@ async fn run(args: Args) -> i32 {
             }
         })
     });
+    let shutdown = shutdown_signal();
     out.emit(&Reply::Ready {
         peer: node.peer_name(),
     });
 
     tokio::select! {
         () = commands(&node, &out, args.no_stdin) => {}
-        () = shutdown_signal() => {}
+        () = shutdown => {}
     }
 
     if let Err(e) = node.stop().await {
@@ -146,25 +147,35 @@ async fn commands(node: &telepathine_tokio::Telepathine, out: &Output, no_stdin:
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either.
+/// Installing them before `ready` is printed matters: a signal sent as soon as `ready` is read
+/// would otherwise meet the default action and kill the process instead of leaving gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let handlers = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        async move {
+            match handlers {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
