@@ -12,8 +12,8 @@ use crate::key::NetworkKey;
 #[derive(Clone)]
 pub(super) enum Aead {
     XChaCha20Poly1305(XChaCha20Poly1305),
-    // Boxed: the AES key schedules (one per backend the CPU may pick) are far larger than
-    // XChaCha's 32-byte key, and every node carries one sealer.
+    // Boxed: the expanded AES-256 key (960 bytes with the run-time backend choice) would make
+    // every sealer that large, where XChaCha's key is 32 bytes.
     Aes256GcmSiv(Box<aes_gcm_siv::Aes256GcmSiv>),
 }
 
