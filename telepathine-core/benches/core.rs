@@ -12,7 +12,7 @@ use rand_core::SeedableRng;
 use telepathine_core::wire::{
     Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Sealer, Value, WireEntry,
 };
-use telepathine_core::{Config, NetworkKey, Node, NodeId, Timestamp};
+use telepathine_core::{Cipher, Config, NetworkKey, Node, NodeId, Timestamp};
 
 fn addr(i: u32) -> SocketAddr {
     SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 9000))
@@ -92,19 +92,21 @@ fn codec(c: &mut Criterion) {
 
 fn sealing(c: &mut Criterion) {
     let mut g = c.benchmark_group("seal");
-    let key = NetworkKey::from_bytes([3; 32], 0);
-    let sealer = Sealer::new("bench", Some(&key));
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    for size in [1024usize, 64 * 1024] {
-        let body = vec![5u8; size];
-        let sealed = sealer.seal(&body, &mut rng);
-        g.throughput(Throughput::Bytes(size as u64));
-        g.bench_function(format!("seal {size}B"), |b| {
-            b.iter(|| sealer.seal(black_box(&body), &mut rng))
-        });
-        g.bench_function(format!("open {size}B"), |b| {
-            b.iter(|| sealer.open(black_box(&sealed)).unwrap())
-        });
+    for cipher in Cipher::ALL {
+        let key = NetworkKey::from_bytes([3; 32], 0).with_cipher(cipher);
+        let sealer = Sealer::new("bench", Some(&key));
+        for size in [64usize, 1024, 64 * 1024] {
+            let body = vec![5u8; size];
+            let sealed = sealer.seal(&body, &mut rng);
+            g.throughput(Throughput::Bytes(size as u64));
+            g.bench_function(format!("seal {cipher} {size}B"), |b| {
+                b.iter(|| sealer.seal(black_box(&body), &mut rng))
+            });
+            g.bench_function(format!("open {cipher} {size}B"), |b| {
+                b.iter(|| sealer.open(black_box(&sealed)).unwrap())
+            });
+        }
     }
     g.finish();
 }

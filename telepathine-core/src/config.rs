@@ -36,7 +36,8 @@ pub struct Config {
     /// find the address they advertise.
     pub address_map: BTreeMap<SocketAddr, SocketAddr>,
     /// Pre-shared key of a private network; `None` for a public one. With a key every message is
-    /// sealed and unsealed input is refused.
+    /// sealed with the key's [`Cipher`](crate::Cipher) and unsealed input, or input sealed with
+    /// the other suite, is refused.
     pub network_key: Option<NetworkKey>,
     /// Largest datagram, envelope included, that this node sends or accepts.
     pub datagram_budget: usize,

@@ -2,9 +2,13 @@
 
 use core::fmt;
 
-/// A 256-bit key shared by every member of a private network.
+use crate::cipher::Cipher;
+
+/// A 256-bit key shared by every member of a private network, and the cipher suite it seals
+/// with.
 ///
-/// Messages are sealed with XChaCha20-Poly1305 under this key. Derive it from a passphrase with
+/// Messages are sealed under this key with its [`Cipher`], XChaCha20-Poly1305 unless
+/// [`NetworkKey::with_cipher`] chose another. Derive it from a passphrase with
 /// [`NetworkKey::from_passphrase`] (Argon2id, salted with the cluster name, so a weak passphrase
 /// is costly to guess offline) or supply 32 random bytes with [`NetworkKey::from_bytes`].
 /// Derivation takes tens of milliseconds by design: do it once and clone the result.
@@ -12,13 +16,18 @@ use core::fmt;
 pub struct NetworkKey {
     bytes: [u8; 32],
     id: u8,
+    cipher: Cipher,
 }
 
 impl NetworkKey {
     /// Uses `bytes` as the key directly. `id` names the key in each message header so that a
     /// later key rotation can accept two keys at once; use 0 until then.
     pub const fn from_bytes(bytes: [u8; 32], id: u8) -> Self {
-        NetworkKey { bytes, id }
+        NetworkKey {
+            bytes,
+            id,
+            cipher: Cipher::XChaCha20Poly1305,
+        }
     }
 
     /// Derives the key from a passphrase with Argon2id (19 MiB, 2 passes), salted with the
@@ -38,7 +47,21 @@ impl NetworkKey {
         {
             bytes = fallback_hash(passphrase.as_bytes(), &salt);
         }
-        NetworkKey { bytes, id: 0 }
+        NetworkKey::from_bytes(bytes, 0)
+    }
+
+    /// The same key, sealing with `cipher` instead. Every member of the network must choose
+    /// the same suite; see [`Cipher`] for when to choose which.
+    #[must_use]
+    pub const fn with_cipher(mut self, cipher: Cipher) -> Self {
+        self.cipher = cipher;
+        self
+    }
+
+    /// The cipher suite messages are sealed with (XChaCha20-Poly1305 unless
+    /// [`NetworkKey::with_cipher`] chose another).
+    pub const fn cipher(&self) -> Cipher {
+        self.cipher
     }
 
     /// The key's identifier carried in message headers.
@@ -63,7 +86,7 @@ fn fallback_hash(a: &[u8], b: &[u8]) -> [u8; 32] {
 
 impl fmt::Debug for NetworkKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "NetworkKey(id {}, <redacted>)", self.id)
+        write!(f, "NetworkKey(id {}, {}, <redacted>)", self.id, self.cipher)
     }
 }
 
@@ -78,5 +101,21 @@ mod tests {
         assert_ne!(a, NetworkKey::from_passphrase("secret", "beta"));
         assert_ne!(a, NetworkKey::from_passphrase("Secret", "alpha"));
         assert!(format!("{a:?}").contains("redacted"));
+    }
+
+    #[test]
+    fn the_cipher_defaults_to_xchacha_and_travels_with_the_key() {
+        let a = NetworkKey::from_passphrase("secret", "alpha");
+        assert_eq!(a.cipher(), Cipher::XChaCha20Poly1305);
+        assert_eq!(
+            NetworkKey::from_bytes([1; 32], 3).cipher(),
+            Cipher::XChaCha20Poly1305
+        );
+        let aes = a.clone().with_cipher(Cipher::Aes256GcmSiv);
+        assert_eq!(aes.cipher(), Cipher::Aes256GcmSiv);
+        assert_eq!((aes.bytes(), aes.id()), (a.bytes(), a.id()));
+        // The same bytes under another suite cannot talk to the original: not the same key.
+        assert_ne!(aes, a);
+        assert!(format!("{aes:?}").contains("aes256gcmsiv"));
     }
 }

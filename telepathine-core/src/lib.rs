@@ -6,7 +6,8 @@
 //! A [`Node`] holds this node's key/value map and its copy of every peer's, reconciles them with
 //! Scuttlebutt anti-entropy (digest, then version-ordered deltas of only what the other side
 //! lacks), carries `say` events the same way, detects failed peers with phi-accrual detectors on
-//! direct heartbeats, and seals every message with XChaCha20-Poly1305 on a private network.
+//! direct heartbeats, and seals every message on a private network with XChaCha20-Poly1305 or,
+//! where the CPU has AES instructions and sealing must be fast, AES-256-GCM-SIV ([`Cipher`]).
 //!
 //! It reads no clock, opens no socket and draws no OS randomness: drivers feed it timestamps,
 //! datagrams, frames and commands, and drain transmits, events and the next deadline. See
@@ -27,6 +28,7 @@
 
 extern crate alloc;
 
+mod cipher;
 mod config;
 mod error;
 mod event;
@@ -44,6 +46,7 @@ mod time;
 pub mod wire;
 
 pub use bytes::Bytes;
+pub use cipher::Cipher;
 pub use config::{Config, ConfigError, Limits};
 pub use error::CommandError;
 pub use event::{DeathCause, Event};

@@ -19,6 +19,9 @@ pub enum DropReason {
     UnexpectedSeal,
     /// Sealed under a key id this node does not hold.
     UnknownKey,
+    /// Sealed with the other cipher suite than this node's key uses: most likely a member
+    /// configured with another cipher (every member must use the same one).
+    WrongCipher,
     /// Failed authentication: wrong key, altered or truncated.
     Forged,
     /// Authentic but not a valid message: undecodable, inconsistent or over a limit.
@@ -49,6 +52,7 @@ impl DropReason {
             DropReason::Unsealed => "unsealed",
             DropReason::UnexpectedSeal => "unexpected_seal",
             DropReason::UnknownKey => "unknown_key",
+            DropReason::WrongCipher => "wrong_cipher",
             DropReason::Forged => "forged",
             DropReason::Malformed => "malformed",
             DropReason::Oversize => "oversize",

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Net, addr};
-use telepathine_core::{Config, DropReason, Event, NetworkKey, Timestamp};
+use telepathine_core::{Cipher, Config, DropReason, Event, NetworkKey, Timestamp};
 
 fn fast() -> Config {
     common::rounds_of(100, 30)
@@ -262,8 +262,45 @@ fn wrong_key_and_unsealed_nodes_never_join_and_are_counted() {
 }
 
 #[test]
+fn aes_gcm_siv_members_converge_and_other_suites_are_counted() {
+    let key = NetworkKey::from_bytes([1; 32], 0);
+    let aes = key.clone().with_cipher(Cipher::Aes256GcmSiv);
+    // Nodes 0-2 seal with AES-256-GCM-SIV; node 3 holds the same bytes with the default suite.
+    let mut net = Net::new(4, |i| Config {
+        network_key: Some(if i == 3 { key.clone() } else { aes.clone() }),
+        ..fast()
+    });
+    let t = at(&net);
+    net.node(0).set(t, "secret", "v").unwrap();
+    net.node(3).set(t, "other", "v").unwrap();
+    net.run_until(3_000);
+    for i in 0..3 {
+        let mut live = net.node(i).live_peers();
+        live.sort();
+        let expected: Vec<_> = (0..3).filter(|j| *j != i).map(addr).collect();
+        assert_eq!(live, expected, "node {i}");
+        assert!(net.node(i).get_remote(&addr(0), "secret").is_some());
+        assert!(net.node(i).get_remote(&addr(3), "other").is_none());
+        assert_eq!(net.node(i).stats().dropped_for(DropReason::Forged), 0);
+    }
+    assert!(net.node(3).live_peers().is_empty());
+    assert!(net.node(3).get_remote(&addr(0), "secret").is_none());
+    // Node 3 seeds with node 0, which drops everything it sends and never answers.
+    assert!(net.node(0).stats().dropped_for(DropReason::WrongCipher) > 0);
+}
+
+#[test]
 fn replayed_datagrams_have_no_effect() {
-    let key = NetworkKey::from_bytes([5; 32], 0);
+    replays_have_no_effect(Cipher::XChaCha20Poly1305);
+}
+
+#[test]
+fn replayed_datagrams_have_no_effect_under_aes_gcm_siv() {
+    replays_have_no_effect(Cipher::Aes256GcmSiv);
+}
+
+fn replays_have_no_effect(cipher: Cipher) {
+    let key = NetworkKey::from_bytes([5; 32], 0).with_cipher(cipher);
     let mut net = Net::new(3, |_| Config {
         network_key: Some(key.clone()),
         ..fast()
@@ -347,8 +384,15 @@ fn a_node_absent_past_tombstone_collection_resets_and_loses_deleted_keys() {
 
 #[test]
 fn large_state_travels_by_stream_and_by_datagrams_alone() {
-    for streams in [true, false] {
-        let mut net = Net::new(3, |_| Config { streams, ..fast() });
+    // Sealed too, with the suite whose smaller overhead leaves a datagram the most body: the
+    // network checks that every datagram stays within the budget.
+    let key = NetworkKey::from_bytes([3; 32], 0).with_cipher(Cipher::Aes256GcmSiv);
+    for (streams, network_key) in [(true, None), (false, None), (false, Some(key))] {
+        let mut net = Net::new(3, |_| Config {
+            streams,
+            network_key: network_key.clone(),
+            ..fast()
+        });
         let t = at(&net);
         for k in 0..200 {
             net.node(0)

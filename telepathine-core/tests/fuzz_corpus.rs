@@ -89,6 +89,21 @@ fn node_corpus_reaches_deep_state() {
     assert!(applied > 0, "no entry applied");
 }
 
+/// The open corpus starts the fuzzer past authentication under each cipher suite, not only at
+/// the header checks.
+#[test]
+fn open_corpus_opens_under_each_suite() {
+    for cipher in telepathine_core::Cipher::ALL {
+        let key = harness::network_key().with_cipher(cipher);
+        let sealer = telepathine_core::wire::Sealer::new(harness::CLUSTER, Some(&key));
+        let opened = files(&fuzz_dir().join("corpus/open"))
+            .iter()
+            .filter(|p| sealer.open(&fs::read(p).expect("readable input")).is_ok())
+            .count();
+        assert!(opened >= 3, "only {opened} inputs open under {cipher}");
+    }
+}
+
 /// The seed history produces what the seeds are meant to cover.
 #[test]
 fn seed_history_uses_streams() {

@@ -14,7 +14,7 @@ use telepathine_core::wire::{
     Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Sealer, Status, Value,
     WireEntry,
 };
-use telepathine_core::{Config, NetworkKey, Node, NodeId, Timestamp};
+use telepathine_core::{Cipher, Config, NetworkKey, Node, NodeId, Timestamp};
 
 fn any_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
@@ -167,12 +167,18 @@ proptest! {
     }
 
     #[test]
-    fn sealed_envelopes_round_trip(body in proptest::collection::vec(any::<u8>(), 0..300), seed in any::<u64>()) {
+    fn sealed_envelopes_round_trip(
+        body in proptest::collection::vec(any::<u8>(), 0..300),
+        seed in any::<u64>(),
+        aes in any::<bool>(),
+    ) {
         use rand_core::SeedableRng;
-        let key = NetworkKey::from_bytes([9; 32], 0);
+        let cipher = if aes { Cipher::Aes256GcmSiv } else { Cipher::XChaCha20Poly1305 };
+        let key = NetworkKey::from_bytes([9; 32], 0).with_cipher(cipher);
         let sealer = Sealer::new("c", Some(&key));
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let env = sealer.seal(&body, &mut rng);
+        prop_assert_eq!(env.len(), body.len() + sealer.overhead());
         let opened = sealer.open(&env).unwrap();
         prop_assert_eq!(opened.as_ref(), &body[..]);
     }
@@ -181,8 +187,11 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
         let mut public = started(None);
         let mut sealed = started(Some(NetworkKey::from_bytes([3; 32], 0)));
+        let mut aes = started(Some(
+            NetworkKey::from_bytes([3; 32], 0).with_cipher(Cipher::Aes256GcmSiv),
+        ));
         let now = Timestamp::from_millis(5);
-        for n in [&mut public, &mut sealed] {
+        for n in [&mut public, &mut sealed, &mut aes] {
             n.handle_datagram(now, addr(1), &bytes);
             n.handle_frame(now, addr(1), &bytes);
             n.handle_timeout(now);

@@ -33,7 +33,7 @@ pub use telepathine_core::runtime::{
     DEFAULT_SUBSCRIPTION_CAPACITY, Error, HearOnce, Heard, IoStats, KeyUpdate, Subscription, Timer,
 };
 pub use telepathine_core::{
-    Bytes, Config, DeathCause, DropReason, Event, Limits, NetworkKey, Stats,
+    Bytes, Cipher, Config, DeathCause, DropReason, Event, Limits, NetworkKey, Stats,
 };
 
 /// A telepathine node on tokio. See [`telepathine_core::runtime::Telepathine`].

@@ -91,7 +91,8 @@ impl Runtime for Tokio {
 
     fn random_seed(&self) -> u64 {
         // The OS generator practically never fails; if it does, the clock still gives nodes
-        // different seeds (the seed only drives jitter and peer choice, not security).
+        // different seeds. The seed drives jitter, peer choice and the sealing nonces, which
+        // must differ between node lives (docs/security.md, "Where nonces come from").
         getrandom::u64().unwrap_or_else(|_| {
             SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)

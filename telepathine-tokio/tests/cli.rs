@@ -218,3 +218,50 @@ fn a_missing_key_file_is_refused_before_starting() {
     assert_eq!(status.code(), Some(2));
     assert!(rest.is_empty(), "{rest:?}");
 }
+
+#[test]
+fn aes_gcm_siv_nodes_talk_and_count_a_node_on_the_other_suite() {
+    let dir = std::env::temp_dir().join(format!("telepathine-cli-aes-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("key");
+    std::fs::write(&key, "a shared secret\n").unwrap();
+    let key = key.to_str().unwrap();
+
+    let aes = ["--network-key-file", key, "--cipher", "aes256gcmsiv"];
+    let mut a = Node::start(&aes);
+    let a_name = a.ready();
+    let mut b = Node::start(&[&aes[..], &["--seed", &a_name]].concat());
+    let b_name = b.ready();
+    // Same passphrase, default suite: never admitted.
+    let mut c = Node::start(&["--network-key-file", key, "--seed", &a_name]);
+    c.ready();
+
+    assert_eq!(b.ask("set colour green"), "ok");
+    a.ask_until(&format!("get-remote {b_name} colour"), "value colour green");
+    a.ask_until("peers live", &format!("peers live 1 {b_name}"));
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let stats = a.ask("stats");
+        if stats.split(' ').any(|f| {
+            f.strip_prefix("dropped.wrong_cipher=")
+                .is_some_and(|n| n != "0")
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no wrong_cipher drop: {stats}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.ask("peers live"), "peers live 0");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_cipher_without_a_key_is_refused_before_starting() {
+    let mut a = Node::start(&["--cipher", "aes256gcmsiv"]);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut a.child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let (status, rest) = a.wait();
+    assert_eq!(status.code(), Some(2));
+    assert!(rest.is_empty(), "{rest:?}");
+    assert!(stderr.contains("--cipher needs a network key"), "{stderr}");
+}

@@ -13,10 +13,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use telepathine_core::wire::{
-    FRAME_HEADER_LEN, MAGIC, PROTOCOL_VERSION, SEAL_OVERHEAD, cluster_id, encode_frame,
-};
-use telepathine_tokio::{Builder, DropReason, Limits, NetworkKey, Telepathine};
+use telepathine_core::wire::{FRAME_HEADER_LEN, MAGIC, PROTOCOL_VERSION, cluster_id, encode_frame};
+use telepathine_tokio::{Builder, Cipher, DropReason, Limits, NetworkKey, Telepathine};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 
@@ -26,6 +24,8 @@ const TEST_LIMIT: Duration = Duration::from_secs(25);
 const WAIT_LIMIT: Duration = Duration::from_secs(10);
 /// The cluster name every node uses (the default): garbage is crafted to pass its header check.
 const CLUSTER: &str = "telepathine";
+/// Nonce and tag of the nodes' suite (the default), so crafted lengths land where they aim.
+const SEAL_OVERHEAD: usize = Cipher::XChaCha20Poly1305.seal_overhead();
 /// Generous bound on the resident memory a flood may add: a leak or an unbounded buffer per
 /// message or connection would blow well past it.
 const RSS_GROWTH_LIMIT: u64 = 64 << 20;
@@ -151,13 +151,14 @@ fn assert_rss_growth_bounded(before: u64, what: &str) {
 
 /// Every drop reason garbage can earn before it is authenticated. Honest members of the
 /// cluster never earn these, so their sum counts exactly the garbage the node received.
-const GARBAGE_REASONS: [DropReason; 9] = [
+const GARBAGE_REASONS: [DropReason; 10] = [
     DropReason::BadMagic,
     DropReason::UnsupportedVersion,
     DropReason::WrongCluster,
     DropReason::Unsealed,
     DropReason::UnexpectedSeal,
     DropReason::UnknownKey,
+    DropReason::WrongCipher,
     DropReason::Forged,
     DropReason::Malformed,
     DropReason::Oversize,

@@ -113,7 +113,9 @@ impl core::fmt::Debug for Node {
 }
 
 impl Node {
-    /// A stopped node with identity `id`, whose every random choice derives from `rng_seed`.
+    /// A stopped node with identity `id`, whose every random choice derives from `rng_seed`,
+    /// including the nonces that seal its messages on a private network: give every node life
+    /// its own seed (the adapters draw 64 bits from the operating system at each start).
     pub fn new(config: Config, id: NodeId, rng_seed: u64) -> Result<Node, ConfigError> {
         config.validate()?;
         let sealer = Sealer::new(&config.cluster, config.network_key.as_ref());

@@ -5,66 +5,77 @@
 //! offset  size  field
 //! 0       2     magic "TP"
 //! 2       1     protocol version (1)
-//! 3       1     flags: bit 0 = sealed; other bits zero
+//! 3       1     flags: bit 0 = sealed; bit 1 = AES-256-GCM-SIV (sealed only); others zero
 //! 4       1     key id (0 when public)
 //! 5       4     cluster id, little endian
-//! 9       24    XChaCha20 nonce                  (sealed only)
-//! 9/33    ..    body (postcard), then a 16-byte Poly1305 tag when sealed
+//! 9       24/12 random nonce: XChaCha20 (24 bytes) or AES-GCM-SIV (12)  (sealed only)
+//! 9/33/21 ..    body (postcard), then a 16-byte tag when sealed
 //! ```
 //! The 9 header bytes are the AEAD's associated data, so a sealed message moved to another
-//! cluster or key id fails to open.
+//! cluster or key id, or relabelled with the other suite, fails to open.
 
 use alloc::borrow::Cow;
 use alloc::vec::Vec;
-use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use chacha20poly1305::{Key, Tag, XChaCha20Poly1305, XNonce};
 use rand_core::Rng;
 
+use super::aead::Aead;
 use super::{MAGIC, PROTOCOL_VERSION, cluster_id};
+use crate::cipher::{Cipher, TAG_LEN};
 use crate::key::NetworkKey;
 use crate::stats::DropReason;
 
 /// Bytes of the plain header.
 pub const HEADER_LEN: usize = 9;
-const NONCE_LEN: usize = 24;
-const TAG_LEN: usize = 16;
-/// Bytes that sealing adds to a body: nonce and tag.
-pub const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
+/// The longest nonce of any suite, for a stack buffer.
+const MAX_NONCE_LEN: usize = 24;
 const FLAG_SEALED: u8 = 1;
+/// Set with [`FLAG_SEALED`] when the suite is AES-256-GCM-SIV; clear for XChaCha20-Poly1305.
+const FLAG_AES_GCM_SIV: u8 = 2;
 
 /// Wraps bodies into envelopes and opens received ones, for one cluster and key.
 #[derive(Clone)]
 pub struct Sealer {
     cluster_id: u32,
-    key: Option<(XChaCha20Poly1305, u8)>,
+    key: Option<(Aead, u8)>,
 }
 
 impl core::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Sealer")
             .field("cluster_id", &self.cluster_id)
-            .field("sealed", &self.key.is_some())
+            .field("cipher", &self.cipher())
             .finish()
     }
 }
 
 impl Sealer {
-    /// A sealer for `cluster`; with a key, every message is sealed and unsealed ones refused.
+    /// A sealer for `cluster`; with a key, every message is sealed with the key's cipher suite
+    /// and unsealed ones, or ones sealed with the other suite, are refused.
     pub fn new(cluster: &str, key: Option<&NetworkKey>) -> Self {
         Sealer {
             cluster_id: cluster_id(cluster),
-            key: key.map(|k| (XChaCha20Poly1305::new(&Key::from(*k.bytes())), k.id())),
+            key: key.map(|k| (Aead::new(k), k.id())),
         }
     }
 
-    /// Bytes the envelope adds around a body.
-    pub fn overhead(&self) -> usize {
-        HEADER_LEN + if self.key.is_some() { SEAL_OVERHEAD } else { 0 }
+    /// The suite messages are sealed with; `None` on a public network.
+    pub fn cipher(&self) -> Option<Cipher> {
+        self.key.as_ref().map(|(aead, _)| aead.cipher())
     }
 
-    fn header(&self, sealed: bool, key_id: u8) -> [u8; HEADER_LEN] {
+    /// Bytes the envelope adds around a body: the header, and the suite's nonce and tag when
+    /// sealed.
+    pub fn overhead(&self) -> usize {
+        HEADER_LEN + self.cipher().map_or(0, Cipher::seal_overhead)
+    }
+
+    fn header(&self, sealed: Option<Cipher>, key_id: u8) -> [u8; HEADER_LEN] {
         let c = self.cluster_id.to_le_bytes();
-        let flags = if sealed { FLAG_SEALED } else { 0 };
+        let flags = match sealed {
+            None => 0,
+            Some(Cipher::XChaCha20Poly1305) => FLAG_SEALED,
+            Some(Cipher::Aes256GcmSiv) => FLAG_SEALED | FLAG_AES_GCM_SIV,
+        };
         [
             MAGIC[0],
             MAGIC[1],
@@ -83,26 +94,25 @@ impl Sealer {
         let mut out = Vec::with_capacity(body.len() + self.overhead());
         match &self.key {
             None => {
-                out.extend_from_slice(&self.header(false, 0));
+                out.extend_from_slice(&self.header(None, 0));
                 out.extend_from_slice(body);
             }
-            Some((cipher, key_id)) => {
-                let header = self.header(true, *key_id);
-                let mut nonce = [0u8; NONCE_LEN];
-                rng.fill_bytes(&mut nonce);
+            Some((aead, key_id)) => {
+                let cipher = aead.cipher();
+                let header = self.header(Some(cipher), *key_id);
+                let mut buf = [0u8; MAX_NONCE_LEN];
+                let nonce = &mut buf[..cipher.nonce_len()];
+                // From the node's seeded RNG, like all its randomness: runs stay reproducible.
+                rng.fill_bytes(nonce);
                 out.extend_from_slice(&header);
-                out.extend_from_slice(&nonce);
+                out.extend_from_slice(nonce);
                 out.extend_from_slice(body);
-                let start = HEADER_LEN + NONCE_LEN;
-                // Encryption fails only for plaintexts beyond 256 GiB, far past our frame cap.
-                if let Ok(tag) = cipher.encrypt_inout_detached(
-                    &XNonce::from(nonce),
-                    &header,
-                    (&mut out[start..]).into(),
-                ) {
-                    out.extend_from_slice(tag.as_slice());
-                } else {
-                    out.clear();
+                let start = HEADER_LEN + nonce.len();
+                // Encryption fails only for plaintexts of 64 GiB and more (AES-GCM-SIV's
+                // limit; XChaCha's is 256 GiB), far past our frame cap.
+                match aead.encrypt(nonce, &header, &mut out[start..]) {
+                    Some(tag) => out.extend_from_slice(&tag),
+                    None => out.clear(),
                 }
             }
         }
@@ -118,39 +128,44 @@ impl Sealer {
         if msg[2] != PROTOCOL_VERSION {
             return Err(DropReason::UnsupportedVersion);
         }
-        let flags = msg[3];
-        if flags & !FLAG_SEALED != 0 {
-            return Err(DropReason::Malformed);
-        }
+        let sealed_with = match msg[3] {
+            0 => None,
+            FLAG_SEALED => Some(Cipher::XChaCha20Poly1305),
+            f if f == FLAG_SEALED | FLAG_AES_GCM_SIV => Some(Cipher::Aes256GcmSiv),
+            // Unknown bits, or a suite named on an unsealed message.
+            _ => return Err(DropReason::Malformed),
+        };
         let cluster = u32::from_le_bytes([msg[5], msg[6], msg[7], msg[8]]);
         if cluster != self.cluster_id {
             return Err(DropReason::WrongCluster);
         }
-        let sealed = flags & FLAG_SEALED != 0;
-        match (&self.key, sealed) {
-            (None, false) => Ok(Cow::Borrowed(&msg[HEADER_LEN..])),
-            (None, true) => Err(DropReason::UnexpectedSeal),
-            (Some(_), false) => Err(DropReason::Unsealed),
-            (Some((cipher, key_id)), true) => {
+        match (&self.key, sealed_with) {
+            (None, None) => Ok(Cow::Borrowed(&msg[HEADER_LEN..])),
+            (None, Some(_)) => Err(DropReason::UnexpectedSeal),
+            (Some(_), None) => Err(DropReason::Unsealed),
+            (Some((aead, key_id)), Some(cipher)) => {
                 if msg[4] != *key_id {
                     return Err(DropReason::UnknownKey);
                 }
-                if msg.len() < HEADER_LEN + SEAL_OVERHEAD {
+                // The suite belongs to the key: a member configured with the other one is told
+                // apart from a forger, so the operator sees the misconfiguration by name.
+                if cipher != aead.cipher() {
+                    return Err(DropReason::WrongCipher);
+                }
+                if msg.len() < HEADER_LEN + cipher.seal_overhead() {
                     return Err(DropReason::Forged);
                 }
-                let nonce = XNonce::try_from(&msg[HEADER_LEN..HEADER_LEN + NONCE_LEN])
-                    .map_err(|_| DropReason::Forged)?;
+                let body_at = HEADER_LEN + cipher.nonce_len();
                 let tag_at = msg.len() - TAG_LEN;
-                let tag = Tag::try_from(&msg[tag_at..]).map_err(|_| DropReason::Forged)?;
-                let mut body = msg[HEADER_LEN + NONCE_LEN..tag_at].to_vec();
-                cipher
-                    .decrypt_inout_detached(
-                        &nonce,
-                        &msg[..HEADER_LEN],
-                        body.as_mut_slice().into(),
-                        &tag,
-                    )
-                    .map_err(|_| DropReason::Forged)?;
+                let mut body = msg[body_at..tag_at].to_vec();
+                if !aead.decrypt(
+                    &msg[HEADER_LEN..body_at],
+                    &msg[..HEADER_LEN],
+                    &mut body,
+                    &msg[tag_at..],
+                ) {
+                    return Err(DropReason::Forged);
+                }
                 Ok(Cow::Owned(body))
             }
         }
@@ -166,11 +181,16 @@ mod tests {
         rand_chacha::ChaCha8Rng::seed_from_u64(1)
     }
 
+    fn key(byte: u8, id: u8, cipher: Cipher) -> NetworkKey {
+        NetworkKey::from_bytes([byte; 32], id).with_cipher(cipher)
+    }
+
     #[test]
     fn public_round_trip_and_header_checks() {
         let s = Sealer::new("c", None);
         let env = s.seal(b"hello", &mut rng());
         assert_eq!(env.len(), 5 + HEADER_LEN);
+        assert_eq!(s.overhead(), HEADER_LEN);
         assert_eq!(s.open(&env).unwrap().as_ref(), b"hello");
         assert_eq!(
             Sealer::new("other", None).open(&env),
@@ -180,37 +200,97 @@ mod tests {
         bad[2] = 9;
         assert_eq!(s.open(&bad), Err(DropReason::UnsupportedVersion));
         assert_eq!(s.open(&env[..4]), Err(DropReason::BadMagic));
+        // A suite named on an unsealed message, or an unknown flag, is not a valid header.
+        for flags in [FLAG_AES_GCM_SIV, 4, 0x80, FLAG_SEALED | 4] {
+            let mut bad = env.clone();
+            bad[3] = flags;
+            assert_eq!(s.open(&bad), Err(DropReason::Malformed), "flags {flags:#x}");
+        }
     }
 
     #[test]
-    fn sealed_round_trip_and_rejections() {
-        let key = NetworkKey::from_bytes([7; 32], 0);
-        let s = Sealer::new("c", Some(&key));
-        let mut r = rng();
-        let a = s.seal(b"secret body", &mut r);
-        let b = s.seal(b"secret body", &mut r);
-        assert_ne!(
-            a, b,
-            "random nonces: the same body never seals the same way"
-        );
-        assert_eq!(a.len(), 11 + HEADER_LEN + SEAL_OVERHEAD);
-        assert!(!a.windows(6).any(|w| w == b"secret"));
-        assert_eq!(s.open(&a).unwrap().as_ref(), b"secret body");
-        for i in 0..a.len() {
-            let mut flipped = a.clone();
-            flipped[i] ^= 0x10;
-            assert!(s.open(&flipped).is_err(), "bit flip at {i} accepted");
+    fn sealed_round_trip_and_rejections_under_each_suite() {
+        for cipher in Cipher::ALL {
+            let s = Sealer::new("c", Some(&key(7, 0, cipher)));
+            assert_eq!(s.cipher(), Some(cipher));
+            assert_eq!(s.overhead(), HEADER_LEN + cipher.seal_overhead());
+            let mut r = rng();
+            let a = s.seal(b"secret body", &mut r);
+            let b = s.seal(b"secret body", &mut r);
+            assert_ne!(
+                a, b,
+                "{cipher}: random nonces: the same body never seals the same way"
+            );
+            assert_eq!(a.len(), 11 + s.overhead(), "{cipher}");
+            assert!(!a.windows(6).any(|w| w == b"secret"), "{cipher}");
+            assert_eq!(s.open(&a).unwrap().as_ref(), b"secret body", "{cipher}");
+            assert_eq!(s.open(&s.seal(b"", &mut r)).unwrap().as_ref(), b"");
+            for i in 0..a.len() {
+                let mut flipped = a.clone();
+                flipped[i] ^= 0x10;
+                assert!(
+                    s.open(&flipped).is_err(),
+                    "{cipher}: bit flip at {i} accepted"
+                );
+            }
+            let other = Sealer::new("c", Some(&key(8, 0, cipher)));
+            assert_eq!(other.open(&a), Err(DropReason::Forged), "{cipher}");
+            let public = Sealer::new("c", None);
+            assert_eq!(
+                s.open(&public.seal(b"x", &mut r)),
+                Err(DropReason::Unsealed)
+            );
+            assert_eq!(public.open(&a), Err(DropReason::UnexpectedSeal));
+            let rotated = Sealer::new("c", Some(&key(7, 1, cipher)));
+            assert_eq!(rotated.open(&a), Err(DropReason::UnknownKey), "{cipher}");
+            assert_eq!(
+                Sealer::new("d", Some(&key(7, 0, cipher))).open(&a),
+                Err(DropReason::WrongCluster)
+            );
+            // Truncated anywhere: inside the nonce, inside the tag, or by one byte.
+            for len in [HEADER_LEN, HEADER_LEN + 5, HEADER_LEN + 10, a.len() - 1] {
+                assert_eq!(
+                    s.open(&a[..len]),
+                    Err(DropReason::Forged),
+                    "{cipher}: {len}"
+                );
+            }
+            let mut longer = a.clone();
+            longer.push(0);
+            assert_eq!(s.open(&longer), Err(DropReason::Forged), "{cipher}");
         }
-        let other = Sealer::new("c", Some(&NetworkKey::from_bytes([8; 32], 0)));
-        assert_eq!(other.open(&a), Err(DropReason::Forged));
-        let public = Sealer::new("c", None);
+    }
+
+    #[test]
+    fn the_suites_have_their_own_flag_and_nonce_length() {
+        let mut r = rng();
+        let x = Sealer::new("c", Some(&key(7, 0, Cipher::XChaCha20Poly1305))).seal(b"m", &mut r);
+        let g = Sealer::new("c", Some(&key(7, 0, Cipher::Aes256GcmSiv))).seal(b"m", &mut r);
+        assert_eq!(x[3], FLAG_SEALED);
+        assert_eq!(g[3], FLAG_SEALED | FLAG_AES_GCM_SIV);
+        assert_eq!(x.len(), HEADER_LEN + 24 + 1 + TAG_LEN);
+        assert_eq!(g.len(), HEADER_LEN + 12 + 1 + TAG_LEN);
+    }
+
+    #[test]
+    fn a_message_sealed_with_the_other_suite_is_dropped_as_wrong_cipher() {
+        let mut r = rng();
+        let x = Sealer::new("c", Some(&key(7, 0, Cipher::XChaCha20Poly1305)));
+        let g = Sealer::new("c", Some(&key(7, 0, Cipher::Aes256GcmSiv)));
+        assert_eq!(g.open(&x.seal(b"m", &mut r)), Err(DropReason::WrongCipher));
+        assert_eq!(x.open(&g.seal(b"m", &mut r)), Err(DropReason::WrongCipher));
+        // Relabelling the suite is caught too: the flags are associated data.
+        let mut relabelled = g.seal(b"a body of some length", &mut r);
+        relabelled[3] = FLAG_SEALED;
+        assert_eq!(x.open(&relabelled), Err(DropReason::Forged));
+        let mut relabelled = x.seal(b"a body of some length", &mut r);
+        relabelled[3] = FLAG_SEALED | FLAG_AES_GCM_SIV;
+        assert_eq!(g.open(&relabelled), Err(DropReason::Forged));
+        // Another key id wins over another suite: that key is not held at all.
+        let rotated = Sealer::new("c", Some(&key(7, 1, Cipher::XChaCha20Poly1305)));
         assert_eq!(
-            s.open(&public.seal(b"x", &mut r)),
-            Err(DropReason::Unsealed)
+            g.open(&rotated.seal(b"m", &mut r)),
+            Err(DropReason::UnknownKey)
         );
-        assert_eq!(public.open(&a), Err(DropReason::UnexpectedSeal));
-        let rotated = Sealer::new("c", Some(&NetworkKey::from_bytes([7; 32], 1)));
-        assert_eq!(rotated.open(&a), Err(DropReason::UnknownKey));
-        assert_eq!(s.open(&a[..HEADER_LEN + 10]), Err(DropReason::Forged));
     }
 }

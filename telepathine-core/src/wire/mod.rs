@@ -2,13 +2,14 @@
 //!
 //! `docs/protocol.md` describes the same format for reimplementers.
 
+mod aead;
 mod envelope;
 mod framing;
 mod message;
 mod packed;
 mod replay;
 
-pub use envelope::{HEADER_LEN, SEAL_OVERHEAD, Sealer};
+pub use envelope::{HEADER_LEN, Sealer};
 pub use framing::{FRAME_HEADER_LEN, FrameDecoder, FrameError, encode_frame};
 pub use message::{
     Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntry,

@@ -129,6 +129,7 @@ macro_rules! conformance_tests {
             dropping_the_last_handle_leaves_and_ends_subscriptions,
             new_process_on_the_same_address_supersedes_the_old_one,
             network_key_keeps_strangers_out,
+            cipher_suite_is_chosen_and_enforced,
         );
     };
     (@each $rt:ty, $block_on:path, $($name:ident),+ $(,)?) => {

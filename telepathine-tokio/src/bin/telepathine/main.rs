@@ -56,6 +56,10 @@ async fn run(args: Args) -> i32 {
             return 2;
         }
     };
+    if let Err(e) = args.check(key.as_deref()) {
+        eprintln!("telepathine: {e}");
+        return 2;
+    }
     let filter = match WatchFilter::new(args.watch.iter().map(String::as_str)) {
         Ok(f) => f,
         Err(e) => {
@@ -82,13 +86,14 @@ async fn run(args: Args) -> i32 {
             }
         })
     });
+    let shutdown = shutdown_signal();
     out.emit(&Reply::Ready {
         peer: node.peer_name(),
     });
 
     tokio::select! {
         () = commands(&node, &out, args.no_stdin) => {}
-        () = shutdown_signal() => {}
+        () = shutdown => {}
     }
 
     if let Err(e) = node.stop().await {
@@ -142,25 +147,35 @@ async fn commands(node: &telepathine_tokio::Telepathine, out: &Output, no_stdin:
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-async fn shutdown_signal() {
+/// Installs the SIGINT and SIGTERM handlers now and returns a future that resolves on either.
+/// Installing them before `ready` is printed matters: a signal sent as soon as `ready` is read
+/// would otherwise meet the default action and kill the process instead of leaving gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let handlers = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        );
+        async move {
+            match handlers {
+                (Ok(mut int), Ok(mut term)) => {
+                    tokio::select! {
+                        _ = int.recv() => {}
+                        _ = term.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
