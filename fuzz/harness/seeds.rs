@@ -64,6 +64,11 @@ const HISTORY: &[(u64, usize, Command)] = &[
     (900, 2, Command::Set(4, BIG)),
     (900, 2, Command::Set(3, BIG)),
     (900, 2, Command::Set(0, BIG)),
+    // State that a node back from a restart can only take in as a stream frame.
+    (950, 0, Command::Set(1, BIG)),
+    (950, 0, Command::Set(2, BIG)),
+    (950, 1, Command::Set(3, BIG)),
+    (950, 1, Command::Set(4, BIG)),
     (1100, 0, Command::Set(4, b"x")),
     (1300, 1, Command::Say(5, b"again")),
     (1600, 2, Command::Stop),

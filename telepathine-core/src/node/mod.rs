@@ -79,8 +79,9 @@ pub struct Node {
     cookie_keys: (u64, u64),
     /// When this node last pulled a full catch-up.
     last_catch_up: Option<Timestamp>,
-    /// Origins known when the last catch-up was sent, until the next check sees its effect.
-    catch_up_known: Option<usize>,
+    /// Origins known and entries applied when the last catch-up was sent, until the next
+    /// check sees its effect.
+    catch_up_known: Option<(usize, u64)>,
     /// Gossip intervals to wait between catch-ups.
     catch_up_backoff: u32,
     /// When the last `Syn` to each peer left, for round-trip estimates.
@@ -89,6 +90,8 @@ pub struct Node {
     repair: bool,
     /// Cookies peers gave this node, echoed in later exchanges with them.
     cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
+    /// Peers sent a `Syn` that could not echo their cookie, until they answer.
+    blind_syns: alloc::collections::BTreeSet<SocketAddr>,
     next_gossip: Timestamp,
     next_heartbeat: Timestamp,
     /// When this node next gossips with a seed, with `Config::seed_interval`.
@@ -134,6 +137,7 @@ impl Node {
         Ok(Node {
             cookie_keys,
             cookies: alloc::collections::BTreeMap::new(),
+            blind_syns: alloc::collections::BTreeSet::new(),
             repair: true,
             syn_sent: alloc::collections::BTreeMap::new(),
             last_catch_up: None,
