@@ -16,6 +16,15 @@ fn at(net: &Net) -> Timestamp {
     Timestamp::from_millis(net.now)
 }
 
+/// Node `i` believes exactly the other nodes below `members` alive, and holds node 0's secret.
+fn assert_members_only(net: &mut Net, i: usize, members: usize) {
+    let mut live = net.node(i).live_peers();
+    live.sort();
+    let expected: Vec<_> = (0..members).filter(|j| *j != i).map(addr).collect();
+    assert_eq!(live, expected, "node {i}");
+    assert!(net.node(i).get_remote(&addr(0), "secret").is_some());
+}
+
 fn count(net: &Net, node: usize, pred: impl Fn(&Event) -> bool) -> usize {
     net.events
         .get(&addr(node))
@@ -248,11 +257,7 @@ fn wrong_key_and_unsealed_nodes_never_join_and_are_counted() {
     net.node(0).set(t, "secret", "v").unwrap();
     net.run_until(3_000);
     for i in 0..3 {
-        let mut live = net.node(i).live_peers();
-        live.sort();
-        let expected: Vec<_> = (0..3).filter(|j| *j != i).map(addr).collect();
-        assert_eq!(live, expected, "node {i}");
-        assert!(net.node(i).get_remote(&addr(0), "secret").is_some());
+        assert_members_only(&mut net, i, 3);
     }
     assert!(net.node(3).live_peers().is_empty());
     assert!(net.node(4).live_peers().is_empty());
@@ -275,11 +280,7 @@ fn aes_gcm_siv_members_converge_and_other_suites_are_counted() {
     net.node(3).set(t, "other", "v").unwrap();
     net.run_until(3_000);
     for i in 0..3 {
-        let mut live = net.node(i).live_peers();
-        live.sort();
-        let expected: Vec<_> = (0..3).filter(|j| *j != i).map(addr).collect();
-        assert_eq!(live, expected, "node {i}");
-        assert!(net.node(i).get_remote(&addr(0), "secret").is_some());
+        assert_members_only(&mut net, i, 3);
         assert!(net.node(i).get_remote(&addr(3), "other").is_none());
         assert_eq!(net.node(i).stats().dropped_for(DropReason::Forged), 0);
     }

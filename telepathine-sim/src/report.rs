@@ -138,6 +138,15 @@ pub struct Curves {
     pub detection: Vec<(f64, f64)>,
 }
 
+/// A counter of `Stats` summed over the nodes running at the end of the run.
+fn total_stat(sim: &Sim, counter: impl Fn(&telepathine_core::Stats) -> u64) -> u64 {
+    sim.slots
+        .iter()
+        .filter_map(|s| s.node.as_ref())
+        .map(|nd| counter(nd.stats()))
+        .sum()
+}
+
 /// Nearest-rank percentile of sorted `v`.
 pub fn percentile(v: &[f64], p: f64) -> Option<f64> {
     if v.is_empty() {
@@ -335,18 +344,8 @@ impl Report {
                 .plan
                 .join
                 .and_then(|(_, start, done)| done.map(|d| secs(d.saturating_sub(start) as f64))),
-            deltas_throttled: sim
-                .slots
-                .iter()
-                .filter_map(|s| s.node.as_ref())
-                .map(|nd| nd.stats().deltas_throttled)
-                .sum(),
-            catch_ups: sim
-                .slots
-                .iter()
-                .filter_map(|s| s.node.as_ref())
-                .map(|nd| nd.stats().catch_ups)
-                .sum(),
+            deltas_throttled: total_stat(sim, |st| st.deltas_throttled),
+            catch_ups: total_stat(sim, |st| st.catch_ups),
             detection_secs_p50: if detection_applies {
                 stat(&detections, 0.5, &secs)
             } else {
