@@ -124,13 +124,21 @@ impl Drop for Node {
     }
 }
 
-#[test]
-fn two_nodes_share_keys_and_events_and_quit_gracefully() {
-    let dir = std::env::temp_dir().join(format!("telepathine-cli-test-{}", std::process::id()));
+/// A passphrase file that every node of one test reads, in a directory of its own (returned
+/// so the test removes it).
+fn shared_key_file(test: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("telepathine-cli-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("key");
     std::fs::write(&key, "a shared secret\n").unwrap();
-    let key = key.to_str().unwrap();
+    let key = key.to_str().unwrap().to_string();
+    (dir, key)
+}
+
+#[test]
+fn two_nodes_share_keys_and_events_and_quit_gracefully() {
+    let (dir, key) = shared_key_file("test");
+    let key = key.as_str();
 
     let mut a = Node::start(&["--network-key-file", key, "--watch", "say.**"]);
     let a_name = a.ready();
@@ -221,11 +229,8 @@ fn a_missing_key_file_is_refused_before_starting() {
 
 #[test]
 fn aes_gcm_siv_nodes_talk_and_count_a_node_on_the_other_suite() {
-    let dir = std::env::temp_dir().join(format!("telepathine-cli-aes-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = dir.join("key");
-    std::fs::write(&key, "a shared secret\n").unwrap();
-    let key = key.to_str().unwrap();
+    let (dir, key) = shared_key_file("aes");
+    let key = key.as_str();
 
     let aes = ["--network-key-file", key, "--cipher", "aes256gcmsiv"];
     let mut a = Node::start(&aes);
