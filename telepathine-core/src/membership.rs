@@ -18,7 +18,14 @@ pub(crate) struct PeerState {
     pub since: Timestamp,
     /// When this node first learned of the peer.
     pub known_since: Timestamp,
+    /// Index in the live list, or [`UNLISTED`]. Kept here rather than in a map of its own:
+    /// it fits in this record's padding, where a map would cost every node about 56 bytes per
+    /// peer.
+    live_pos: u32,
 }
+
+/// `PeerState::live_pos` of a peer that is not in the live list.
+const UNLISTED: u32 = u32::MAX;
 
 /// A peer that sends heartbeats to this node.
 #[derive(Clone, Debug)]
@@ -53,7 +60,6 @@ pub(crate) struct Membership {
     ring: BTreeSet<(u64, SocketAddr)>,
     /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
     live_list: Vec<SocketAddr>,
-    live_pos: BTreeMap<SocketAddr, usize>,
     /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
     dead_set: BTreeSet<SocketAddr>,
     /// accused → accuser → (generation, incarnation) of the accusation.
@@ -106,6 +112,7 @@ impl Membership {
                     dead: Some(DeathCause::Failed),
                     since: now,
                     known_since: now,
+                    live_pos: UNLISTED,
                 }),
             ),
         };
@@ -119,8 +126,9 @@ impl Membership {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
                 self.ring.insert((ring_hash(&peer), peer));
-                if let alloc::collections::btree_map::Entry::Vacant(e) = self.live_pos.entry(peer) {
-                    e.insert(self.live_list.len());
+                if entry.live_pos == UNLISTED {
+                    // Bounded by the peer limit, far below u32::MAX.
+                    entry.live_pos = self.live_list.len() as u32;
                     self.live_list.push(peer);
                 }
             } else {
@@ -133,10 +141,17 @@ impl Membership {
     }
 
     fn unlist(&mut self, peer: &SocketAddr) {
-        if let Some(i) = self.live_pos.remove(peer) {
+        let Some(state) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let i = core::mem::replace(&mut state.live_pos, UNLISTED);
+        if i != UNLISTED {
+            let i = i as usize;
             self.live_list.swap_remove(i);
-            if let Some(moved) = self.live_list.get(i) {
-                self.live_pos.insert(*moved, i);
+            if let Some(moved) = self.live_list.get(i).copied()
+                && let Some(m) = self.peers.get_mut(&moved)
+            {
+                m.live_pos = i as u32;
             }
         }
     }
@@ -152,10 +167,10 @@ impl Membership {
     }
 
     pub fn remove(&mut self, peer: &SocketAddr) {
+        self.unlist(peer);
         self.peers.remove(peer);
         self.dead_set.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
-        self.unlist(peer);
         self.monitored.remove(peer);
         self.accusations.remove(peer);
         for by in self.accusations.values_mut() {
