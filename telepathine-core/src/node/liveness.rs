@@ -75,7 +75,7 @@ impl Node {
                     .store
                     .origins
                     .get(&accuser)
-                    .and_then(|s| s.get(&Key::Accuse(accused)));
+                    .and_then(|s| s.get_stored(&Key::Accuse(accused)));
                 match entry.map(|e| &e.value) {
                     Some(Value::Accusation {
                         generation,
@@ -188,7 +188,11 @@ impl Node {
         if let Some(Value::Accusation {
             generation: g,
             incarnation: inc,
-        }) = self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value)
+        }) = self
+            .store
+            .mine()
+            .get_stored(&Key::Accuse(peer))
+            .map(|e| &e.value)
             && (*g != generation || *inc < status.incarnation)
         {
             self.withdraw_accusation(peer);
@@ -264,7 +268,11 @@ impl Node {
             generation,
             incarnation: status.incarnation,
         };
-        let current = self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value);
+        let current = self
+            .store
+            .mine()
+            .get_stored(&Key::Accuse(peer))
+            .map(|e| &e.value);
         if current == Some(&value) {
             return;
         }
@@ -286,7 +294,10 @@ impl Node {
     /// Withdraws this node's accusation of `peer`, if it made one.
     pub(super) fn withdraw_accusation(&mut self, peer: SocketAddr) {
         let accused = matches!(
-            self.store.mine().get(&Key::Accuse(peer)).map(|e| &e.value),
+            self.store
+                .mine()
+                .get_stored(&Key::Accuse(peer))
+                .map(|e| &e.value),
             Some(Value::Accusation { .. })
         );
         if !accused {

@@ -140,7 +140,7 @@ impl Store {
                 }
             }
             let current = s.get(&e.key);
-            let old_cost = current.map_or(0, |x| entry_cost(&e.key, x));
+            let old_cost = current.as_deref().map_or(0, |x| entry_cost(&e.key, x));
             let added = entry_cost(&e.key, &entry);
             if (current.is_none() && s.len() >= limits.max_keys_per_origin)
                 || s.bytes() - old_cost + added > limits.max_origin_bytes
@@ -156,9 +156,9 @@ impl Store {
                     Err(Refusal::Limit)
                 };
             }
-            let old_expiry = current.and_then(|x| x.expires_at);
+            let old_expiry = current.as_ref().and_then(|x| x.expires_at);
             let replaced = previous.remove(&e.key);
-            let old = replaced.as_ref().or(current);
+            let old = replaced.as_ref().or(current.as_deref());
             if old.is_none_or(|o| o.version != entry.version) {
                 describe(origin, &e.key, &entry, old, s.heard_seq, out);
             }

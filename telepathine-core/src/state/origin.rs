@@ -1,5 +1,6 @@
 //! One origin's versioned state, as held by any node.
 
+use alloc::borrow::Cow;
 use alloc::vec::Vec;
 
 use super::entries::Entries;
@@ -96,13 +97,19 @@ impl OriginState {
         }
     }
 
-    /// The entry under `key`.
-    pub fn get(&self, key: &Key) -> Option<&Entry> {
+    /// The entry under `key` (the status record is rebuilt from its inline form).
+    pub fn get(&self, key: &Key) -> Option<Cow<'_, Entry>> {
         self.entries.get(key)
     }
 
+    /// The entry under a user, event or accusation key, by reference (the status record is
+    /// never found here).
+    pub fn get_stored(&self, key: &Key) -> Option<&Entry> {
+        self.entries.get_stored(key)
+    }
+
     /// All entries, by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, Cow<'_, Entry>)> {
         self.entries.iter()
     }
 

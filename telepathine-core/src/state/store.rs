@@ -186,7 +186,7 @@ impl Store {
             value,
             expires_at,
         };
-        let old_cost = state.get(&key).map_or(0, |e| entry_cost(&key, e));
+        let old_cost = state.get(&key).map_or(0, |e| entry_cost(&key, &e));
         if state.get(&key).is_none() && state.len() >= limits.max_keys_per_origin {
             return Err(crate::error::CommandError::TooManyKeys);
         }
@@ -318,7 +318,7 @@ impl Store {
             let Some(state) = self.origins.get_mut(&origin) else {
                 continue;
             };
-            let Some(entry) = state.get(&key).cloned() else {
+            let Some(entry) = state.get(&key).map(alloc::borrow::Cow::into_owned) else {
                 continue;
             };
             if entry.expires_at != Some(at) || matches!(entry.value, Value::Tombstone) {
@@ -374,7 +374,12 @@ impl Store {
 
     /// Status record of an origin.
     pub fn status(&self, origin: &SocketAddr) -> Status {
-        match self.origins.get(origin).and_then(|s| s.get(&Key::Status)) {
+        match self
+            .origins
+            .get(origin)
+            .and_then(|s| s.get(&Key::Status))
+            .as_deref()
+        {
             Some(Entry {
                 value: Value::Status(st),
                 ..
@@ -386,7 +391,7 @@ impl Store {
     /// A live user value.
     pub fn user_value(&self, origin: &SocketAddr, key: &str) -> Option<&Bytes> {
         let state = self.origins.get(origin)?;
-        match state.get(&Key::User(key.into())) {
+        match state.get_stored(&Key::User(key.into())) {
             Some(Entry {
                 value: Value::Bytes(b),
                 ..
