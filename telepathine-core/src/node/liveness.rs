@@ -152,7 +152,7 @@ impl Node {
             return;
         };
         let generation = state.generation;
-        let status = self.store.status(&peer);
+        let status = state.status();
         let dead = if status.left {
             Some(DeathCause::Left)
         } else if !self.members.accusations.contains_key(&peer) {

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 use rand_core::Rng;
 
+use super::origin::OriginState;
 use super::store::Store;
 
 /// Newest entries of a busy origin pushed unasked. A burst this long (a batch of writes) still
@@ -32,14 +33,17 @@ fn entry_size(e: &DigestEntry) -> usize {
     crate::wire::packed_entry_len(e)
 }
 
+fn digest_entry((origin, s): (&SocketAddr, &OriginState)) -> DigestEntry {
+    DigestEntry {
+        origin: *origin,
+        generation: s.generation,
+        version: s.digest_version(),
+    }
+}
+
 impl Store {
-    fn digest_entry(&self, origin: &SocketAddr) -> Option<DigestEntry> {
-        let s = self.origins.get(origin)?;
-        Some(DigestEntry {
-            origin: *origin,
-            generation: s.generation,
-            version: s.digest_version(),
-        })
+    fn state_entry(&self, origin: &SocketAddr) -> Option<DigestEntry> {
+        self.origins.get_key_value(origin).map(digest_entry)
     }
 
     /// A digest of at most `budget` encoded bytes. When everything fits it covers all origins.
@@ -61,11 +65,7 @@ impl Store {
         // Every entry takes at least 8 bytes (address, generation, version), so large clusters
         // skip building the full list only to find it does not fit.
         if self.origins.len() * 8 <= room {
-            let full: Vec<DigestEntry> = self
-                .origins
-                .keys()
-                .filter_map(|o| self.digest_entry(o))
-                .collect();
+            let full: Vec<DigestEntry> = self.origins.iter().map(digest_entry).collect();
             if full.iter().map(entry_size).sum::<usize>() <= room {
                 digest.entries = full;
                 return digest;
@@ -82,10 +82,8 @@ impl Store {
             .range(start..)
             .chain(self.origins.range(..start));
         let (mut first, mut last) = (None, None);
-        for (origin, _) in window {
-            let Some(e) = self.digest_entry(origin) else {
-                continue;
-            };
+        for (origin, state) in window {
+            let e = digest_entry((origin, state));
             if !listed.contains(origin) {
                 let size = entry_size(&e);
                 if size > room {
@@ -110,11 +108,7 @@ impl Store {
     pub fn full_digest(&self) -> Digest {
         Digest {
             cover: Cover::All,
-            entries: self
-                .origins
-                .keys()
-                .filter_map(|o| self.digest_entry(o))
-                .collect(),
+            entries: self.origins.iter().map(digest_entry).collect(),
         }
     }
 
@@ -133,7 +127,7 @@ impl Store {
             .rev()
             .take_while(|(t, _)| *t >= recent_since)
         {
-            let Some(e) = self.digest_entry(origin) else {
+            let Some(e) = self.state_entry(origin) else {
                 continue;
             };
             let size = entry_size(&e);
@@ -172,57 +166,46 @@ impl Store {
         mut room_for_new: usize,
     ) -> Comparison {
         let mut out = Comparison::default();
-        let mut listed = BTreeSet::new();
-        for e in &digest.entries {
-            if !listed.insert(e.origin) {
-                continue;
+        let room = &mut room_for_new;
+        let entries = &digest.entries;
+        if matches!(digest.cover, Cover::All)
+            && entries.windows(2).all(|w| w[0].origin < w[1].origin)
+        {
+            // A full digest in address order (a catch-up, or a small cluster's): one pass over
+            // both, where a lookup per entry would cost a B-tree descent each.
+            let mut unlisted = Vec::new();
+            let mut states = self.origins.iter().peekable();
+            for e in entries {
+                while let Some((o, _)) = states.next_if(|(o, _)| **o < e.origin) {
+                    unlisted.push((*o, 0));
+                }
+                let state = states.next_if(|(o, _)| **o == e.origin).map(|(_, s)| s);
+                self.compare_entry(e, state, &forgotten, room, &mut out);
             }
-            if e.origin == self.me {
-                let mine = self.mine();
-                if e.generation > mine.generation
-                    || (e.generation == mine.generation && e.version > mine.max_version)
-                {
-                    out.usurped = out.usurped.max(Some(e.generation));
-                    continue;
-                }
-            }
-            match self.origins.get(&e.origin) {
-                None => {
-                    if e.generation != 0 && !forgotten(&e.origin, e.generation) && room_for_new > 0
-                    {
-                        room_for_new -= 1;
-                        out.requests.push(DigestEntry {
-                            origin: e.origin,
-                            generation: 0,
-                            version: 0,
-                        });
-                    }
-                }
-                Some(s) => {
-                    if e.generation > s.generation {
-                        if !forgotten(&e.origin, e.generation) {
-                            out.requests.push(DigestEntry {
-                                origin: e.origin,
-                                generation: s.generation,
-                                version: 0,
-                            });
-                        }
-                    } else if e.generation < s.generation {
-                        out.wants.push((e.origin, 0));
-                    } else if e.version > s.digest_version() {
-                        out.requests.push(DigestEntry {
-                            origin: e.origin,
-                            generation: s.generation,
-                            version: s.digest_version(),
-                        });
-                    } else if s.max_version > e.version {
-                        out.wants.push((e.origin, e.version));
-                    }
-                }
+            unlisted.extend(states.map(|(o, _)| (*o, 0)));
+            out.wants.extend(unlisted);
+            return out;
+        }
+        // Address order of the listed origins, each with its first position: a peer may list
+        // one twice, and only its first entry counts.
+        let mut listed: Vec<(SocketAddr, usize)> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.origin, i))
+            .collect();
+        listed.sort_unstable();
+        let mut repeated = alloc::vec![false; entries.len()];
+        for w in listed.windows(2) {
+            if w[0].0 == w[1].0 {
+                repeated[w[1].1] = true;
             }
         }
+        for (e, _) in entries.iter().zip(&repeated).filter(|(_, r)| !**r) {
+            let state = self.origins.get(&e.origin);
+            self.compare_entry(e, state, &forgotten, room, &mut out);
+        }
         let mut unlisted = |origin: &SocketAddr| {
-            if !listed.contains(origin) {
+            if listed.binary_search_by(|(o, _)| o.cmp(origin)).is_err() {
                 out.wants.push((*origin, 0));
             }
         };
@@ -238,6 +221,59 @@ impl Store {
             }
         }
         out
+    }
+
+    /// Compares one digest entry with the local state of its origin (`None`: unknown).
+    fn compare_entry(
+        &self,
+        e: &DigestEntry,
+        state: Option<&OriginState>,
+        forgotten: &impl Fn(&SocketAddr, u64) -> bool,
+        room_for_new: &mut usize,
+        out: &mut Comparison,
+    ) {
+        if e.origin == self.me {
+            let mine = self.mine();
+            if e.generation > mine.generation
+                || (e.generation == mine.generation && e.version > mine.max_version)
+            {
+                out.usurped = out.usurped.max(Some(e.generation));
+                return;
+            }
+        }
+        match state {
+            None => {
+                if e.generation != 0 && !forgotten(&e.origin, e.generation) && *room_for_new > 0 {
+                    *room_for_new -= 1;
+                    out.requests.push(DigestEntry {
+                        origin: e.origin,
+                        generation: 0,
+                        version: 0,
+                    });
+                }
+            }
+            Some(s) => {
+                if e.generation > s.generation {
+                    if !forgotten(&e.origin, e.generation) {
+                        out.requests.push(DigestEntry {
+                            origin: e.origin,
+                            generation: s.generation,
+                            version: 0,
+                        });
+                    }
+                } else if e.generation < s.generation {
+                    out.wants.push((e.origin, 0));
+                } else if e.version > s.digest_version() {
+                    out.requests.push(DigestEntry {
+                        origin: e.origin,
+                        generation: s.generation,
+                        version: s.digest_version(),
+                    });
+                } else if s.max_version > e.version {
+                    out.wants.push((e.origin, e.version));
+                }
+            }
+        }
     }
 
     /// Whether `delta` leaves out part of what `wants` asks for (it was cut to a budget).
@@ -259,23 +295,20 @@ impl Store {
     /// scuttle depth (most missing entries first, ties in random order), each a prefix of its
     /// entries in version order.
     pub fn delta<R: Rng>(&self, wants: &[(SocketAddr, u64)], budget: usize, rng: &mut R) -> Delta {
-        let mut order: Vec<(usize, u64, SocketAddr, u64)> = wants
+        let mut order: Vec<(usize, u64, SocketAddr, u64, &OriginState)> = wants
             .iter()
             .filter_map(|(origin, from)| {
                 let s = self.origins.get(origin)?;
-                Some((s.depth_after(*from), rng.next_u64(), *origin, *from))
+                Some((s.depth_after(*from), rng.next_u64(), *origin, *from, s))
             })
             .collect();
         order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         let mut delta = Delta::default();
         let mut room = budget.saturating_sub(4);
-        for (_, _, origin, from) in order {
+        for (_, _, origin, from, s) in order {
             if room < 16 {
                 break;
             }
-            let Some(s) = self.origins.get(&origin) else {
-                continue;
-            };
             if let Some((d, size)) = s.delta_from(origin, from, room) {
                 room -= size;
                 delta.origins.push(d);

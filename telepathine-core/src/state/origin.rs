@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::entries::Entries;
 
 use crate::time::Timestamp;
-use crate::wire::{Key, OriginDelta, Value, WireEntry};
+use crate::wire::{Key, OriginDelta, Status, Value, WireEntry};
 
 /// A stored entry: the value and the origin version that wrote it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +94,17 @@ impl OriginState {
             0
         } else {
             self.max_version
+        }
+    }
+
+    /// The origin's status record, or the default (alive, incarnation 0) before it arrives.
+    pub fn status(&self) -> Status {
+        match self.get(&Key::Status).as_deref() {
+            Some(Entry {
+                value: Value::Status(st),
+                ..
+            }) => *st,
+            _ => Status::default(),
         }
     }
 

@@ -374,18 +374,9 @@ impl Store {
 
     /// Status record of an origin.
     pub fn status(&self, origin: &SocketAddr) -> Status {
-        match self
-            .origins
+        self.origins
             .get(origin)
-            .and_then(|s| s.get(&Key::Status))
-            .as_deref()
-        {
-            Some(Entry {
-                value: Value::Status(st),
-                ..
-            }) => *st,
-            _ => Status::default(),
-        }
+            .map_or_else(Status::default, OriginState::status)
     }
 
     /// A live user value.

@@ -225,3 +225,68 @@ fn a_busy_origin_pushes_its_newest_changes() {
         "the 32 newest of 100 writes, not the whole burst"
     );
 }
+
+/// A full digest in address order is compared in one pass over the store; any other order
+/// takes a lookup per entry. Both must find the same requests and wants, with an origin listed
+/// twice counted once.
+#[test]
+fn a_sorted_full_digest_compares_like_any_other_order() {
+    use crate::wire::{Cover, Digest, DigestEntry};
+    let mut store = Store::new(a(1), 1, T);
+    for i in 2..12u8 {
+        let mut d = snapshot(u64::from(i), 0, vec![]);
+        d.origin = a(i);
+        apply(&mut store, d);
+    }
+    // The peer: ahead on some origins, behind on others, missing some, and knowing newcomers.
+    let entry = |i: u8, generation: u64, version: u64| DigestEntry {
+        origin: a(i),
+        generation,
+        version,
+    };
+    let sorted = vec![
+        entry(1, 1, 0),
+        entry(3, 1, 9),
+        entry(4, 1, 1),
+        entry(6, 2, 1),
+        entry(7, 1, 7),
+        entry(12, 1, 3),
+        entry(14, 1, 1),
+    ];
+    let compare = |entries: Vec<DigestEntry>| {
+        let digest = Digest {
+            cover: Cover::All,
+            entries,
+        };
+        let c = store.compare(&digest, |_, _| false, 100);
+        let mut requests: Vec<_> = c
+            .requests
+            .iter()
+            .map(|e| (e.origin, e.generation, e.version))
+            .collect();
+        let mut wants = c.wants;
+        requests.sort_unstable();
+        wants.sort_unstable();
+        (requests, wants)
+    };
+    let (requests, wants) = compare(sorted.clone());
+    assert_eq!(
+        requests,
+        vec![(a(3), 1, 3), (a(6), 1, 0), (a(12), 0, 0), (a(14), 0, 0)]
+    );
+    let expected_wants = vec![
+        (a(2), 0),
+        (a(4), 1),
+        (a(5), 0),
+        (a(8), 0),
+        (a(9), 0),
+        (a(10), 0),
+        (a(11), 0),
+    ];
+    assert_eq!(wants, expected_wants);
+    let mut shuffled = sorted.clone();
+    shuffled.reverse();
+    // A repeat claiming more must not count: the first entry for an origin decides.
+    shuffled.push(entry(4, 1, 99));
+    assert_eq!(compare(shuffled), (requests, wants));
+}
