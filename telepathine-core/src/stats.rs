@@ -156,10 +156,13 @@ impl Stats {
     }
 
     fn peer(&mut self, peer: SocketAddr, cap: usize) -> Option<&mut PeerStats> {
-        if !self.peers.contains_key(&peer) && self.peers.len() >= cap {
-            return None;
+        // One descent of the map: this runs for every message sent and received.
+        let full = self.peers.len() >= cap;
+        match self.peers.entry(peer) {
+            alloc::collections::btree_map::Entry::Occupied(e) => Some(e.into_mut()),
+            alloc::collections::btree_map::Entry::Vacant(_) if full => None,
+            alloc::collections::btree_map::Entry::Vacant(e) => Some(e.insert(PeerStats::default())),
         }
-        Some(self.peers.entry(peer).or_default())
     }
 
     pub(crate) fn dropped(&mut self, reason: DropReason, bytes: usize) {
