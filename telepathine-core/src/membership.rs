@@ -295,4 +295,37 @@ mod tests {
             "on a ring every node has exactly k predecessors"
         );
     }
+
+    /// The live list and each peer's recorded position in it stay consistent through any mix
+    /// of verdicts and removals.
+    #[test]
+    fn live_positions_follow_swaps() {
+        let mut m = Membership::new(a(0));
+        let t = Timestamp::ZERO;
+        let mut x: u32 = 12345;
+        for _ in 0..2_000 {
+            // A small LCG picks the peer and what happens to it.
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            let peer = a(1 + (x >> 16) as u16 % 40);
+            match (x >> 8) % 4 {
+                0 | 1 => {
+                    m.judge(peer, None, t);
+                }
+                2 => {
+                    m.judge(peer, Some(DeathCause::Failed), t);
+                }
+                _ => m.remove(&peer),
+            }
+            let live: BTreeSet<SocketAddr> = m.live().copied().collect();
+            assert_eq!(m.live_len(), live.len());
+            for i in 0..m.live_len() {
+                let p = m.live_at(i).expect("listed");
+                assert!(live.contains(&p));
+                assert_eq!(m.peers[&p].live_pos as usize, i);
+            }
+            for (p, state) in &m.peers {
+                assert_eq!(state.dead.is_none(), state.live_pos != UNLISTED, "{p}");
+            }
+        }
+    }
 }

@@ -367,3 +367,32 @@ impl Node {
             .fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A queue keeps its room between ordinary outputs and gives back a burst's once drained.
+    #[test]
+    fn drained_queues_give_back_a_bursts_room() {
+        let mut q: VecDeque<u64> = VecDeque::new();
+        q.extend(0..10_000);
+        assert!(q.capacity() >= 10_000);
+        while q.pop_front().is_some() {
+            release_burst(&mut q);
+            if !q.is_empty() {
+                assert!(
+                    q.capacity() >= 10_000,
+                    "nothing is given back before the end"
+                );
+            }
+        }
+        assert!(q.capacity() < 10_000);
+        assert!(q.capacity() >= QUEUE_KEEP);
+        let mut small: VecDeque<u64> = VecDeque::with_capacity(QUEUE_KEEP * 2);
+        small.push_back(1);
+        small.pop_front();
+        release_burst(&mut small);
+        assert!(small.capacity() >= QUEUE_KEEP * 2, "ordinary room is kept");
+    }
+}
