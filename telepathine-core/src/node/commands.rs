@@ -151,7 +151,7 @@ impl Node {
         if lifetime.is_zero() {
             return Err(CommandError::AlreadyExpired);
         }
-        let seq = self.store.mine().heard_seq + 1;
+        let seq = self.store.mine().heard_seq() + 1;
         let expires = self.wall_now().saturating_add(duration_ms(lifetime));
         self.write(
             Key::Event(seq),
@@ -162,7 +162,7 @@ impl Node {
             Some(expires),
         )?;
         if let Some(s) = self.store.origins.get_mut(&self.id.addr) {
-            s.heard_seq = seq;
+            s.set_heard_seq(seq);
         }
         Ok(())
     }

@@ -86,16 +86,16 @@ impl Store {
             Some(s) => {
                 if reset {
                     // A reset from a peer that knows less would move this node backwards.
-                    if d.up_to < s.max_version || (d.up_to == s.max_version && !s.needs_reset) {
+                    if d.up_to < s.max_version || (d.up_to == s.max_version && !s.needs_reset()) {
                         return Ok(0);
                     }
                 } else {
                     if d.from_version > s.max_version || d.up_to <= s.max_version {
                         return Ok(0);
                     }
-                    if d.gc_floor > s.max_version.max(s.accepted_floor) {
+                    if d.gc_floor > s.max_version.max(s.accepted_floor()) {
                         // Tombstones this node never saw were collected: only a reset is safe.
-                        s.needs_reset = true;
+                        s.set_needs_reset(true);
                         return Ok(0);
                     }
                 }
@@ -111,8 +111,8 @@ impl Store {
             }
             let s = self.origins.get_mut(&origin).ok_or(Refusal::Limit)?;
             s.max_version = 0;
-            s.accepted_floor = d.gc_floor;
-            s.needs_reset = false;
+            s.set_accepted_floor(d.gc_floor);
+            s.set_needs_reset(false);
         }
         let mut applied = 0;
         let mut up_to = d.up_to;
@@ -160,10 +160,10 @@ impl Store {
             let replaced = previous.remove(&e.key);
             let old = replaced.as_ref().or(current.as_deref());
             if old.is_none_or(|o| o.version != entry.version) {
-                describe(origin, &e.key, &entry, old, s.heard_seq, out);
+                describe(origin, &e.key, &entry, old, s.heard_seq(), out);
             }
             if let (Key::Event(seq), Value::Event { .. }) = (&e.key, &entry.value) {
-                s.heard_seq = s.heard_seq.max(*seq);
+                s.set_heard_seq(s.heard_seq().max(*seq));
             }
             let (expires_at, tombstone, version) = (
                 entry.expires_at,
@@ -214,7 +214,7 @@ impl Store {
         }
         if let Some(s) = self.origins.get_mut(&origin) {
             s.max_version = s.max_version.max(up_to);
-            s.accepted_floor = s.accepted_floor.max(gc_floor);
+            s.raise_accepted_floor(gc_floor);
         }
     }
 

@@ -33,8 +33,9 @@ pub(crate) struct Entries {
     /// Version and content of the status record, when it has no expiry (always, from a
     /// well-behaved origin; one with an expiry lives in `rest` like any entry).
     status: Option<(u64, Status)>,
-    /// Every other entry.
-    rest: Rest,
+    /// Every other entry; `None` when there is none, which keeps a quiet origin's record a
+    /// pointer wide here.
+    rest: Option<Box<Rest>>,
 }
 
 /// The entries other than an inline status record.
@@ -84,34 +85,55 @@ impl Entries {
         {
             return Some(Cow::Owned(status_entry(version, status)));
         }
-        self.rest.get(key).map(Cow::Borrowed)
+        self.get_stored(key).map(Cow::Borrowed)
     }
 
     /// The entry under `key`, if it is stored as an [`Entry`]: every key's but an inline
     /// status record's.
     pub fn get_stored(&self, key: &Key) -> Option<&Entry> {
-        self.rest.get(key)
+        self.rest.as_ref().and_then(|r| r.get(key))
+    }
+
+    fn rest(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.rest.iter().flat_map(|r| r.iter())
+    }
+
+    fn rest_count_after(&self, version: u64) -> usize {
+        self.rest.as_ref().map_or(0, |r| r.count_after(version))
+    }
+
+    fn rest_kth_newest_version(&self, k: usize) -> Option<u64> {
+        self.rest.as_ref().and_then(|r| r.kth_newest_version(k))
+    }
+
+    fn rest_insert(&mut self, key: Key, entry: Entry) -> Option<Entry> {
+        self.rest.get_or_insert_default().insert(key, entry)
+    }
+
+    fn rest_remove(&mut self, key: &Key) -> Option<Entry> {
+        let rest = self.rest.as_mut()?;
+        let old = rest.remove(key);
+        if rest.len() == 0 {
+            // Give the room back: tombstones of a once-busy origin are collected in the end.
+            self.rest = None;
+        }
+        old
     }
 
     /// Every entry in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, Cow<'_, Entry>)> {
         // Key order puts the status record after user keys and events, before accusations.
-        let split = self
-            .rest
-            .iter()
-            .take_while(|(k, _)| **k < Key::Status)
-            .count();
-        self.rest
-            .iter()
+        let split = self.rest().take_while(|(k, _)| **k < Key::Status).count();
+        self.rest()
             .take(split)
             .map(borrowed)
             .chain(self.inline_status())
-            .chain(self.rest.iter().skip(split).map(borrowed))
+            .chain(self.rest().skip(split).map(borrowed))
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.rest.len() + usize::from(self.status.is_some())
+        self.rest.as_ref().map_or(0, |r| r.len()) + usize::from(self.status.is_some())
     }
 
     /// Stores `entry` under `key`, returning what it replaced.
@@ -122,14 +144,14 @@ impl Entries {
                 .take()
                 .map(|(version, status)| status_entry(version, status));
             if let (Value::Status(status), None) = (&entry.value, entry.expires_at) {
-                let old_rest = self.rest.remove(&key);
+                let old_rest = self.rest_remove(&key);
                 self.status = Some((entry.version, *status));
                 return old_inline.or(old_rest);
             }
-            let old_rest = self.rest.insert(key, entry);
+            let old_rest = self.rest_insert(key, entry);
             return old_inline.or(old_rest);
         }
-        self.rest.insert(key, entry)
+        self.rest_insert(key, entry)
     }
 
     /// Removes the entry under `key`.
@@ -139,7 +161,7 @@ impl Entries {
         {
             return Some(status_entry(version, status));
         }
-        self.rest.remove(key)
+        self.rest_remove(key)
     }
 
     /// Takes every entry out, in key order.
@@ -148,7 +170,7 @@ impl Entries {
             .status
             .take()
             .map(|(version, status)| (Key::Status, status_entry(version, status)));
-        let mut all = self.rest.take();
+        let mut all = self.rest.take().map_or_else(Vec::new, |mut r| r.take());
         if let Some(s) = status {
             let at = all.partition_point(|(k, _)| *k < Key::Status);
             all.insert(at, s);
@@ -159,7 +181,11 @@ impl Entries {
     /// Entries with a version above `version`, in version order.
     pub fn after(&self, version: u64) -> impl Iterator<Item = (&Key, Cow<'_, Entry>)> {
         let status = self.status.filter(|(v, _)| *v > version);
-        let mut rest = self.rest.after(version).peekable();
+        let mut rest = self
+            .rest
+            .iter()
+            .flat_map(move |r| r.after(version))
+            .peekable();
         let mut status = status.map(|(v, st)| (&STATUS_KEY, status_entry(v, st)));
         core::iter::from_fn(move || {
             let status_first = match (&status, rest.peek()) {
@@ -177,23 +203,23 @@ impl Entries {
 
     /// Number of entries with a version above `version`.
     pub fn count_after(&self, version: u64) -> usize {
-        self.rest.count_after(version) + usize::from(self.status.is_some_and(|(v, _)| v > version))
+        self.rest_count_after(version) + usize::from(self.status.is_some_and(|(v, _)| v > version))
     }
 
     /// The version of the `k`-th newest entry (`k` from 1), if there are that many.
     pub fn kth_newest_version(&self, k: usize) -> Option<u64> {
         let k = k.max(1);
         let Some((sv, _)) = self.status else {
-            return self.rest.kth_newest_version(k);
+            return self.rest_kth_newest_version(k);
         };
         // The status record is one of the k newest exactly when fewer than k others are newer.
-        let newer = self.rest.count_after(sv);
+        let newer = self.rest_count_after(sv);
         if newer >= k {
-            self.rest.kth_newest_version(k)
+            self.rest_kth_newest_version(k)
         } else if newer + 1 == k {
             Some(sv)
         } else {
-            self.rest.kth_newest_version(k - 1)
+            self.rest_kth_newest_version(k - 1)
         }
     }
 }
@@ -427,7 +453,7 @@ mod tests {
         }
         assert!(inline_seen, "the status record was held inline at times");
         assert!(
-            matches!(e.rest, Rest::Large(_)),
+            matches!(e.rest.as_deref(), Some(Rest::Large(_))),
             "40 keys outgrow the vector"
         );
         let expected: Vec<(Key, Entry)> = model.into_iter().collect();
@@ -441,7 +467,7 @@ mod tests {
         let mut e = Entries::default();
         e.insert(Key::Status, entry(&Key::Status, 1, 1));
         assert!(e.status.is_some());
-        assert!(matches!(&e.rest, Rest::Small(v) if v.capacity() == 0));
+        assert!(e.rest.is_none());
         assert_eq!(e.get(&Key::Status).map(|s| s.version), Some(1));
         assert_eq!(e.get_stored(&Key::Status), None);
     }

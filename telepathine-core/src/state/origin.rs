@@ -53,22 +53,31 @@ pub struct OriginState {
     pub generation: u64,
     /// Every change up to this version is held.
     pub max_version: u64,
-    /// Highest version of a tombstone this node garbage-collected.
-    pub gc_floor: u64,
-    /// Highest sender floor this state is known to be consistent with.
-    pub accepted_floor: u64,
-    /// Set when a sender's floor showed that deleted keys may linger here; the digest then asks
-    /// for a reset.
-    pub needs_reset: bool,
     /// When new versions last arrived, for recency-first digests.
     pub changed_at: Timestamp,
-    /// Highest `say` sequence delivered from this origin in this generation.
-    pub heard_seq: u64,
     /// The version held when the origin last turned hot (changed after a quiet spell): peers are
     /// likely to hold it, so recent changes are pushed to them from there.
     pub hot_from: u64,
     entries: Entries,
     bytes: usize,
+    /// Floors, the reset flag and the event sequence, all zero for nearly every origin (one
+    /// that never deleted, said or was reset), so held apart: every node holds every origin,
+    /// and four inline fields would cost each about 40 B per peer.
+    history: Option<Box<History>>,
+}
+
+/// The rarely set part of an [`OriginState`].
+#[derive(Clone, Debug, Default)]
+struct History {
+    /// Highest version of a tombstone this node garbage-collected.
+    gc_floor: u64,
+    /// Highest sender floor this state is known to be consistent with.
+    accepted_floor: u64,
+    /// Highest `say` sequence delivered from this origin in this generation.
+    heard_seq: u64,
+    /// Set when a sender's floor showed that deleted keys may linger here; the digest then asks
+    /// for a reset.
+    needs_reset: bool,
 }
 
 impl OriginState {
@@ -77,20 +86,73 @@ impl OriginState {
         OriginState {
             generation,
             max_version: 0,
-            gc_floor: 0,
-            accepted_floor: 0,
-            needs_reset: false,
             changed_at: now,
-            heard_seq: 0,
             hot_from: 0,
             entries: Entries::default(),
             bytes: 0,
+            history: None,
+        }
+    }
+
+    /// Highest version of a tombstone this node garbage-collected.
+    pub fn gc_floor(&self) -> u64 {
+        self.history.as_ref().map_or(0, |h| h.gc_floor)
+    }
+
+    /// Raises [`OriginState::gc_floor`] to `version`.
+    pub fn raise_gc_floor(&mut self, version: u64) {
+        if version > self.gc_floor() {
+            self.history.get_or_insert_default().gc_floor = version;
+        }
+    }
+
+    /// Highest sender floor this state is known to be consistent with.
+    pub fn accepted_floor(&self) -> u64 {
+        self.history.as_ref().map_or(0, |h| h.accepted_floor)
+    }
+
+    /// Raises [`OriginState::accepted_floor`] to `floor`.
+    pub fn raise_accepted_floor(&mut self, floor: u64) {
+        if floor > self.accepted_floor() {
+            self.set_accepted_floor(floor);
+        }
+    }
+
+    /// Sets [`OriginState::accepted_floor`] (a reset starts over from the sender's floor).
+    pub fn set_accepted_floor(&mut self, floor: u64) {
+        if floor != self.accepted_floor() {
+            self.history.get_or_insert_default().accepted_floor = floor;
+        }
+    }
+
+    /// Highest `say` sequence delivered from this origin in this generation.
+    pub fn heard_seq(&self) -> u64 {
+        self.history.as_ref().map_or(0, |h| h.heard_seq)
+    }
+
+    /// Sets [`OriginState::heard_seq`].
+    pub fn set_heard_seq(&mut self, seq: u64) {
+        if seq != self.heard_seq() {
+            self.history.get_or_insert_default().heard_seq = seq;
+        }
+    }
+
+    /// Whether a sender's floor showed that deleted keys may linger here; the digest then asks
+    /// for a reset.
+    pub fn needs_reset(&self) -> bool {
+        self.history.as_ref().is_some_and(|h| h.needs_reset)
+    }
+
+    /// Sets [`OriginState::needs_reset`].
+    pub fn set_needs_reset(&mut self, needs: bool) {
+        if needs != self.needs_reset() {
+            self.history.get_or_insert_default().needs_reset = needs;
         }
     }
 
     /// The version this node claims in digests: 0 asks for a reset.
     pub fn digest_version(&self) -> u64 {
-        if self.needs_reset {
+        if self.needs_reset() {
             0
         } else {
             self.max_version
@@ -192,7 +254,7 @@ impl OriginState {
             up_to: self.max_version,
             // Tombstones below a floor this node accepted never reached it either, so it must
             // advertise that floor too, or a peer holding a deleted key would keep it.
-            gc_floor: self.gc_floor.max(self.accepted_floor),
+            gc_floor: self.gc_floor().max(self.accepted_floor()),
             entries: Vec::new(),
         };
         if from >= self.max_version && from != 0 {

@@ -259,12 +259,12 @@ impl Store {
         let Some(old) = self.origins.get_mut(&me) else {
             return;
         };
-        let said = old.heard_seq;
+        let said = old.heard_seq();
         self.total_bytes -= old.bytes();
         let mut entries: Vec<(Key, Entry)> = old.clear();
         self.recent.remove(&(old.changed_at, me));
         *old = OriginState::new(generation, now);
-        old.heard_seq = said;
+        old.set_heard_seq(said);
         self.recent.insert((now, me));
         self.resum(me, before);
         entries.sort_by_key(|(_, e)| e.version);
@@ -367,7 +367,7 @@ impl Store {
                 let before = state.bytes();
                 state.remove(&key);
                 self.total_bytes = self.total_bytes + state.bytes() - before;
-                state.gc_floor = state.gc_floor.max(version);
+                state.raise_gc_floor(version);
             }
         }
     }

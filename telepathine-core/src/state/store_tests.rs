@@ -56,7 +56,7 @@ fn a_reset_node_passes_on_the_floor_it_accepted() {
     apply(&mut holder, delta);
     let s = &holder.origins[&a(9)];
     assert!(
-        s.needs_reset,
+        s.needs_reset(),
         "the holder must ask for a reset rather than keep k"
     );
     assert_eq!(s.digest_version(), 0);
@@ -112,7 +112,7 @@ fn resets_never_move_a_version_backwards() {
             vec![entry("k", 5, Value::Bytes(Bytes::from_static(b"new")))],
         ),
     );
-    s.origins.get_mut(&a(9)).unwrap().needs_reset = true;
+    s.origins.get_mut(&a(9)).unwrap().set_needs_reset(true);
     apply(
         &mut s,
         snapshot(
@@ -196,7 +196,7 @@ fn expiry_turns_entries_into_tombstones_that_are_still_sent() {
     assert_eq!(delta.entries[0].value, Value::Tombstone);
     assert_eq!(delta.entries[0].version, 2);
     s.collect_tombstones(T + GRACE);
-    assert_eq!(s.origins[&me].gc_floor, 2);
+    assert_eq!(s.origins[&me].gc_floor(), 2);
     assert!(s.origins[&me].is_empty());
 }
 
