@@ -113,7 +113,7 @@ pub fn message(input: &mut Input, ctx: &mut Context) -> Message {
         *s += 1;
         *s
     };
-    let body = match input.u8() % 4 {
+    let body = match input.u8() % 5 {
         0 => {
             let digest = digest(input);
             // Drawn in the order the fields once were, so older corpora decode as before.
@@ -146,10 +146,11 @@ pub fn message(input: &mut Input, ctx: &mut Context) -> Message {
             }
         }
         2 => Body::Ack(delta(input, wall)),
-        _ => Body::Heartbeat {
+        3 => Body::Heartbeat {
             incarnation: input.number(),
             release: input.bool(),
         },
+        _ => Body::Probe,
     };
     Message {
         from,

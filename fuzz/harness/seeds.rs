@@ -9,7 +9,7 @@
 use core::net::SocketAddr;
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
-use telepathine_core::wire::{Message, Sealer, encode_frame};
+use telepathine_core::wire::{Body, Message, Sealer, encode_frame};
 use telepathine_core::{Cipher, Node, NodeId, Timestamp, TransmitKind};
 
 use super::frame::{MAX_CAP, MAX_CHUNK, MAX_FRAMES};
@@ -249,6 +249,26 @@ pub fn corpora() -> Vec<(&'static str, Vec<u8>)> {
 
     for rec in [sealed, public, lean] {
         out.extend(rec.scripts.into_iter().take(5).map(|s| ("node", s)));
+    }
+    // Nothing in the history makes a monitor miss this node's heartbeats, so one input per
+    // network asks it for one directly.
+    for (flags, probe_sealer) in [(flag::SEALED, &sealer), (0, &public_sealer)] {
+        let probe = Message {
+            from: NodeId::new(PEERS[0], GENERATION),
+            to: Some(ME),
+            seq: 1,
+            body: Body::Probe,
+        };
+        let encoded = postcard::to_allocvec(&probe).expect("a probe encodes");
+        let mut script = Script::default();
+        script.u8(flags);
+        node_input::script_raw(
+            &mut script,
+            PEERS[0],
+            &probe_sealer.seal(&encoded, &mut rng),
+            false,
+        );
+        out.push(("node", script.bytes));
     }
     out
 }

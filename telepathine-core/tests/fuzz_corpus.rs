@@ -85,7 +85,7 @@ fn node_corpus_reaches_deep_state() {
         kinds.extend(stats.received.keys().copied());
         applied += stats.entries_applied;
     }
-    assert_eq!(kinds.len(), 4, "only {kinds:?} accepted");
+    assert_eq!(kinds.len(), 5, "only {kinds:?} accepted");
     assert!(applied > 0, "no entry applied");
 }
 

@@ -407,3 +407,27 @@ fn a_forged_origin_count_triggers_no_catch_up() {
         request.len()
     );
 }
+
+/// A probe (a monitor that missed heartbeats asks for one) is answered with exactly one
+/// heartbeat to the asker at once, whoever asks: one small message for one small message.
+#[test]
+fn a_probe_gets_one_heartbeat_back() {
+    let mut net = Net::new(3, |_| cfg());
+    net.run_until(500);
+    let asker = addr(77);
+    let heartbeats = |net: &mut Net| {
+        net.node(0)
+            .stats()
+            .sent
+            .get("heartbeat")
+            .map_or(0, |t| t.messages)
+    };
+    let before = heartbeats(&mut net);
+    let mut f = Forger::new(asker);
+    let probe = f.seal(addr(0), Body::Probe);
+    net.inject(asker, addr(0), &probe);
+    assert_eq!(heartbeats(&mut net), before + 1);
+    let to_asker = net.node(0).stats().peers[&asker].sent;
+    assert_eq!(to_asker.messages, 1);
+    assert!(to_asker.bytes <= probe.len() as u64 + 16, "{to_asker:?}");
+}

@@ -129,6 +129,7 @@ fn any_message() -> impl Strategy<Value = Message> {
             incarnation,
             release
         }),
+        Just(Body::Probe),
     ];
     (
         any_addr(),

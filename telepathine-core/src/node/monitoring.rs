@@ -88,6 +88,29 @@ impl Node {
             })
             .map(|(peer, _)| *peer)
             .collect();
+        // A predecessor silent for an interval and a half is asked for a heartbeat now. Under
+        // loss, a few heartbeats lost in a row are far likelier than a failure, and each lone
+        // accusation they caused was a state change gossiped to every node and then withdrawn:
+        // at 5 % loss that churn made quiet traffic grow with the cluster (1.5 KB per node per
+        // round at 1,000 nodes, 1.9 KB at 6,000). A failed peer costs a probe or two, and its
+        // conviction is not delayed: the rule above is unchanged.
+        let late = hb + hb / 2;
+        let probes: Vec<SocketAddr> = self
+            .members
+            .monitored
+            .iter()
+            .filter(|(peer, m)| {
+                predecessors.contains(*peer)
+                    && !convicted.contains(*peer)
+                    && m.detector
+                        .last_heartbeat()
+                        .is_some_and(|t| now.saturating_since(t) > late)
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in probes {
+            self.send(peer, true, crate::wire::Body::Probe);
+        }
         for peer in convicted {
             self.accuse(peer);
         }

@@ -69,6 +69,7 @@ impl Node {
                 incarnation: _,
                 release,
             } => self.on_heartbeat(from, release),
+            Body::Probe => self.on_probe(from.addr),
         }
     }
 
@@ -102,7 +103,7 @@ impl Node {
             Body::Syn { digest, .. } => self.digest_ok(digest),
             Body::SynAck { digest, delta, .. } => self.digest_ok(digest) && self.delta_ok(delta),
             Body::Ack(delta) => self.delta_ok(delta),
-            Body::Heartbeat { .. } => true,
+            Body::Heartbeat { .. } | Body::Probe => true,
         }
     }
 
@@ -219,6 +220,20 @@ impl Node {
         };
         m.detector.heartbeat(now);
         self.withdraw_accusation(from.addr);
+    }
+
+    /// A monitor missed this node's heartbeats: answer with one at once, whoever asks (a
+    /// monitor in another view of the ring still judges this node by them).
+    fn on_probe(&mut self, from: SocketAddr) {
+        let incarnation = self.store.status(&self.id.addr).incarnation;
+        self.send(
+            from,
+            true,
+            Body::Heartbeat {
+                incarnation,
+                release: false,
+            },
+        );
     }
 
     /// Encodes, seals and queues a message. `addressed` names the receiver in the message (off

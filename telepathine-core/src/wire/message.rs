@@ -71,6 +71,9 @@ pub enum Body {
         /// True when the sender stops using the receiver as a monitor.
         release: bool,
     },
+    /// Asks a peer whose heartbeats this monitor has missed for one at once: lost heartbeats
+    /// are far likelier than a failure, and an answer spares the cluster an accusation.
+    Probe,
 }
 
 impl Body {
@@ -81,6 +84,7 @@ impl Body {
             Body::SynAck { .. } => "synack",
             Body::Ack(_) => "ack",
             Body::Heartbeat { .. } => "heartbeat",
+            Body::Probe => "probe",
         }
     }
 }
