@@ -121,6 +121,9 @@ pub struct Stats {
     /// Full catch-ups this node pulled: a peer was far ahead, or it stayed behind one without
     /// learning anything for several rounds.
     pub catch_ups: u64,
+    /// Accusations this node published against peers it monitors (each one spreads to every
+    /// node, and most under loss are withdrawn when the next heartbeat arrives).
+    pub accusations: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
     /// Traffic and round-trip time per known peer (forgotten peers are dropped).

@@ -114,7 +114,11 @@ impl fmt::Display for Report {
                 "last fault"
             }
         )?;
-        writeln!(f, "  false positives        {}", self.false_positives)?;
+        writeln!(
+            f,
+            "  false positives        {} ({} accusations published)",
+            self.false_positives, self.accusations
+        )?;
         writeln!(
             f,
             "  network                {} lost, {} blocked, {} oversize, {} duplicated, {} damaged ({} accepted)",

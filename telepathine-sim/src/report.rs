@@ -76,6 +76,9 @@ pub struct Report {
     pub deltas_throttled: u64,
     /// Full catch-ups pulled (a peer far ahead, or a stall behind one), over all nodes.
     pub catch_ups: u64,
+    /// Accusations published by monitors (`Stats::accusations`), over all nodes: with no fault
+    /// each is a lone one, withdrawn after the next heartbeat.
+    pub accusations: u64,
     /// Median seconds from a crash until an observer declared it (crash, churn).
     pub detection_secs_p50: Option<f64>,
     /// 99th percentile of the same.
@@ -346,6 +349,7 @@ impl Report {
                 .and_then(|(_, start, done)| done.map(|d| secs(d.saturating_sub(start) as f64))),
             deltas_throttled: total_stat(sim, |st| st.deltas_throttled),
             catch_ups: total_stat(sim, |st| st.catch_ups),
+            accusations: total_stat(sim, |st| st.accusations),
             detection_secs_p50: if detection_applies {
                 stat(&detections, 0.5, &secs)
             } else {

@@ -299,3 +299,25 @@ fn a_healed_partition_of_150_nodes_agrees_again_within_seconds() {
     assert!(agreed <= 7.0 && merged <= 2.0, "{r}");
     assert!(r.catch_ups > 0, "{r}");
 }
+
+/// Under 10 % loss a monitor asks a predecessor whose heartbeats it missed for one before it
+/// accuses it, so lost heartbeats rarely become accusations that every node must learn and then
+/// forget, and quiet traffic stays near its loss-free level. Measured with these seeds before
+/// the probe: 23, 35 and 33 accusations, 909 to 1,826 B per node per round (and 5 false
+/// positives with seed 3); with it: 1, 0 and 3 accusations, 381 to 388 B.
+#[test]
+fn heavy_loss_does_not_turn_lost_heartbeats_into_gossip() {
+    for seed in [1, 2, 3] {
+        let r = passed(SimConfig {
+            nodes: 150,
+            loss: 0.1,
+            duration_secs: 60,
+            ..small(Scenario::Converge, seed)
+        })
+        .report;
+        assert!(r.accusations <= 8, "seed {seed}: {r}");
+        assert!(r.false_positives == 0, "seed {seed}: {r}");
+        let quiet = r.bytes_per_node_per_round.expect("steady traffic measured");
+        assert!(quiet < 600.0, "seed {seed}: {r}");
+    }
+}

@@ -283,6 +283,7 @@ impl Node {
             .saturating_add(crate::time::duration_ms(self.config.dead_grace * 2));
         let before = self.own_accusations();
         if self.write(Key::Accuse(peer), value, Some(expires)).is_ok() {
+            self.stats.accusations += 1;
             self.on_change(Change::Accusation {
                 accuser: self.id.addr,
                 accused: peer,

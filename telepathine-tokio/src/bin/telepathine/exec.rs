@@ -105,6 +105,7 @@ pub fn counters(stats: &Stats, io: &IoStats, live: usize, dead: usize) -> Vec<(S
         ("writes_refused".to_string(), stats.writes_refused),
         ("deltas_throttled".to_string(), stats.deltas_throttled),
         ("catch_ups".to_string(), stats.catch_ups),
+        ("accusations".to_string(), stats.accusations),
         ("rebirths".to_string(), stats.rebirths),
     ];
     for (kind, t) in &stats.sent {
