@@ -76,6 +76,14 @@ impl Node {
                     .origins
                     .get(&accuser)
                     .and_then(|s| s.get_stored(&Key::Accuse(accused)));
+                let live = matches!(entry.map(|e| &e.value), Some(Value::Accusation { .. }));
+                if accuser == me {
+                    if live {
+                        self.accusing.insert(accused);
+                    } else {
+                        self.accusing.remove(&accused);
+                    }
+                }
                 match entry.map(|e| &e.value) {
                     Some(Value::Accusation {
                         generation,
@@ -294,12 +302,17 @@ impl Node {
 
     /// Withdraws this node's accusation of `peer`, if it made one.
     pub(super) fn withdraw_accusation(&mut self, peer: SocketAddr) {
-        let accused = matches!(
-            self.store
-                .mine()
-                .get_stored(&Key::Accuse(peer))
-                .map(|e| &e.value),
-            Some(Value::Accusation { .. })
+        let accused = self.accusing.contains(&peer);
+        debug_assert_eq!(
+            accused,
+            matches!(
+                self.store
+                    .mine()
+                    .get_stored(&Key::Accuse(peer))
+                    .map(|e| &e.value),
+                Some(Value::Accusation { .. })
+            ),
+            "the mirror of this node's accusations went out of step for {peer}"
         );
         if !accused {
             return;

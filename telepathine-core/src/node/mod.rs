@@ -92,6 +92,9 @@ pub struct Node {
     cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
     /// Peers sent a `Syn` that could not echo their cookie, until they answer.
     blind_syns: alloc::collections::BTreeSet<SocketAddr>,
+    /// Peers this node's own state accuses, mirrored from it so that each heartbeat received
+    /// need not look this node's origin up to learn there is nothing to withdraw.
+    accusing: alloc::collections::BTreeSet<SocketAddr>,
     next_gossip: Timestamp,
     next_heartbeat: Timestamp,
     /// When this node next gossips with a seed, with `Config::seed_interval`.
@@ -150,6 +153,7 @@ impl Node {
             cookie_keys,
             cookies: alloc::collections::BTreeMap::new(),
             blind_syns: alloc::collections::BTreeSet::new(),
+            accusing: alloc::collections::BTreeSet::new(),
             repair: true,
             syn_sent: alloc::collections::BTreeMap::new(),
             last_catch_up: None,
