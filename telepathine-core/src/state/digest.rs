@@ -71,10 +71,18 @@ impl Store {
                 return digest;
             }
         }
-        let recent = self.recent_digest(room / 2, recent_since);
+        // This node's own entry first: it is the one state nobody else may hold yet. During a
+        // mass join every origin a node learns is more recent than its own, so its own entry
+        // fell out of the recent part and waited for the window to reach it; a few nodes stayed
+        // unknown to nearly everyone for five to eight rounds, and membership converged only
+        // once they spread.
+        let own = self.state_entry(&self.me).filter(|e| entry_size(e) <= room);
+        room -= own.as_ref().map_or(0, entry_size);
+        let mut recent = self.recent_digest(room / 2, recent_since);
+        recent.entries.retain(|e| e.origin != self.me);
         room -= recent.entries.iter().map(entry_size).sum::<usize>();
-        let listed: BTreeSet<SocketAddr> = recent.entries.iter().map(|e| e.origin).collect();
-        digest.entries = recent.entries;
+        digest.entries = own.into_iter().chain(recent.entries).collect();
+        let listed: BTreeSet<SocketAddr> = digest.entries.iter().map(|e| e.origin).collect();
         // Then a window over the address space, wrapping around.
         let start = cursor.unwrap_or_else(|| *self.origins.keys().next().unwrap_or(&self.me));
         let window = self

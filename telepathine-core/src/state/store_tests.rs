@@ -290,3 +290,30 @@ fn a_sorted_full_digest_compares_like_any_other_order() {
     shuffled.push(entry(4, 1, 99));
     assert_eq!(compare(shuffled), (requests, wants));
 }
+
+/// A digest that cannot cover everything lists this node's own origin first, even when every
+/// other origin changed more recently: its own state is the one nobody else may hold yet.
+#[test]
+fn a_partial_digest_lists_the_own_origin_first() {
+    let mut store = Store::new(a(1), 1, T);
+    store.hot_window = Duration::from_secs(60);
+    for i in 2..200u8 {
+        let mut d = snapshot(1, 0, vec![]);
+        d.origin = SocketAddr::from(([10, 0, 1, i], 1));
+        let later = T + Duration::from_millis(u64::from(i));
+        let mut out = Vec::new();
+        let _ = store.apply(d, later, 0, GRACE, &Limits::default(), &mut out);
+    }
+    let mut cursor = None;
+    let digest = store.digest(300, &mut cursor, T);
+    assert!(
+        digest.entries.len() < store.origins.len(),
+        "a partial digest"
+    );
+    assert_eq!(digest.entries[0].origin, a(1));
+    assert_eq!(
+        digest.entries.iter().filter(|e| e.origin == a(1)).count(),
+        1,
+        "listed once"
+    );
+}
