@@ -317,3 +317,26 @@ fn a_partial_digest_lists_the_own_origin_first() {
         "listed once"
     );
 }
+
+/// Origins that arrived in a burst are rebuilt into a compact map once the burst has settled,
+/// not before (a rebuilt map split by the next insertions would be no better), and the rebuilt
+/// map holds exactly what the old one did.
+#[test]
+fn a_settled_burst_of_origins_is_compacted_once() {
+    let mut store = Store::new(a(1), 1, T);
+    for i in 0..100u8 {
+        let mut d = snapshot(u64::from(i % 3) + 1, 0, vec![]);
+        d.origin = SocketAddr::from(([10, 0, 2, i], 1));
+        apply(&mut store, d);
+    }
+    let before = store.full_digest();
+    let summary = store.summary();
+    let settle = Duration::from_secs(4);
+    store.compact(T + Duration::from_secs(1), settle);
+    assert_eq!(store.grown.0, 100, "not settled yet: left alone");
+    store.compact(T + settle, settle);
+    assert_eq!(store.grown.0, 0, "settled: rebuilt");
+    assert_eq!(store.full_digest(), before);
+    assert_eq!(store.summary(), summary);
+    assert_eq!(store.origins.len(), 101);
+}
