@@ -261,6 +261,12 @@ fn a_lone_newcomer_costs_the_cluster_almost_no_catch_ups() {
         sim.run_until(t);
     }
     let before = catch_ups(&sim);
+    sim.run_until(t + 2_000);
+    let known = sim.slots()[initial]
+        .node
+        .as_ref()
+        .map_or(0, |n| n.all_peers().len());
+    assert_eq!(known, initial, "the newcomer learned the cluster at once");
     sim.run_until(t + 30_000);
     assert!(sim.membership_converged(), "everyone learned the newcomer");
     let during = catch_ups(&sim) - before;

@@ -76,14 +76,6 @@ impl Node {
                     .origins
                     .get(&accuser)
                     .and_then(|s| s.get_stored(&Key::Accuse(accused)));
-                let live = matches!(entry.map(|e| &e.value), Some(Value::Accusation { .. }));
-                if accuser == me {
-                    if live {
-                        self.accusing.insert(accused);
-                    } else {
-                        self.accusing.remove(&accused);
-                    }
-                }
                 match entry.map(|e| &e.value) {
                     Some(Value::Accusation {
                         generation,
@@ -94,8 +86,14 @@ impl Node {
                             .entry(accused)
                             .or_default()
                             .insert(accuser, (*generation, *incarnation));
+                        if accuser == me {
+                            self.accusing.insert(accused);
+                        }
                     }
                     _ => {
+                        if accuser == me {
+                            self.accusing.remove(&accused);
+                        }
                         if let Some(by) = self.members.accusations.get_mut(&accused) {
                             by.remove(&accuser);
                             if by.is_empty() {
