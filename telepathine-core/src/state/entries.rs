@@ -9,7 +9,7 @@
 //!
 //! The status record is held apart, inline: nearly every origin holds one and most hold nothing
 //! else, so a vector for it alone would cost every node a heap allocation of 128 bytes per peer
-//! (the largest item of a simulated cluster's memory). Queries rebuild the record as an
+//! (one of the largest items of a simulated cluster's memory). Queries rebuild the record as an
 //! [`Entry`] on the fly, which costs nothing on the heap.
 
 use alloc::borrow::Cow;
