@@ -28,6 +28,7 @@
 
 extern crate alloc;
 
+mod burst;
 mod cipher;
 mod config;
 mod error;

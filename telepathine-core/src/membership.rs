@@ -74,8 +74,8 @@ pub(crate) struct Membership {
     /// Peers that released this node as a monitor, and until when it should not expect their
     /// heartbeats.
     pub released: BTreeMap<SocketAddr, Timestamp>,
-    /// Peers added since the peer map and the ring were last rebuilt, and when the last was.
-    grown: (usize, Timestamp),
+    /// Peers added since the peer map and the ring were last rebuilt.
+    grown: crate::burst::Burst,
 }
 
 impl Membership {
@@ -119,7 +119,7 @@ impl Membership {
             ),
         };
         if new {
-            self.grown = (self.grown.0 + 1, now);
+            self.grown.grew(now);
         }
         let flipped = entry.dead.is_some() != dead.is_some();
         if flipped {
@@ -161,13 +161,10 @@ impl Membership {
         }
     }
 
-    /// Rebuilds the peer map and the ring once peers have stopped arriving for `settle`, with
-    /// full B-tree nodes (see `Store::compact`: maps filled in bursts, largely in order, are
-    /// left about half full).
+    /// Rebuilds the peer map and the ring with full B-tree nodes once peers have stopped
+    /// arriving for `settle` (see `burst.rs`).
     pub fn compact(&mut self, now: Timestamp, settle: core::time::Duration) {
-        let (grown, at) = self.grown;
-        if grown >= 32 && now.saturating_since(at) >= settle {
-            self.grown.0 = 0;
+        if self.grown.settled(now, settle) {
             self.peers = core::mem::take(&mut self.peers).into_iter().collect();
             self.ring = core::mem::take(&mut self.ring).into_iter().collect();
         }

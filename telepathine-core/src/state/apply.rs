@@ -54,7 +54,7 @@ impl Store {
                 }
                 self.origins
                     .insert(origin, OriginState::new(d.generation, now));
-                self.grew(now);
+                self.grown.grew(now);
                 self.recent.insert((now, origin));
                 out.push(Change::Origin {
                     origin,

@@ -78,12 +78,9 @@ pub(crate) struct Store {
     summary: u64,
     /// How long after a change an origin counts as hot (recently changed).
     pub hot_window: core::time::Duration,
-    /// Origins inserted since the origin map was last rebuilt, and when the last one was.
-    grown: (usize, Timestamp),
+    /// Origins inserted since the origin map was last rebuilt.
+    pub(super) grown: crate::burst::Burst,
 }
-
-/// Insertions after which a settled map is rebuilt (fewer are not worth a pass over it).
-const REBUILD_AFTER: usize = 32;
 
 /// One origin's contribution to a summary: a 64-bit mix of its digest entry.
 fn summand(origin: &SocketAddr, generation: u64, version: u64) -> u64 {
@@ -113,24 +110,15 @@ impl Store {
             total_bytes: 0,
             summary: summand(&me, generation, 0),
             hot_window: core::time::Duration::ZERO,
-            grown: (0, now),
+            grown: crate::burst::Burst::default(),
         }
     }
 
-    /// Notes that an origin was inserted at `now` (see [`Store::compact`]).
-    pub(super) fn grew(&mut self, now: Timestamp) {
-        self.grown = (self.grown.0 + 1, now);
-    }
-
-    /// Rebuilds the origin map once origins have stopped arriving for `settle`. They arrive in
-    /// bursts (a join, a catch-up), largely in address order, and a B-tree filled in order
-    /// splits its nodes in two and leaves them about half full: the map then took about 1.5
-    /// times its entries' size. Built from a sorted sequence, it fills every node. The pass
-    /// costs one move of every entry, once per burst.
+    /// Rebuilds the origin map once origins have stopped arriving for `settle` (see `burst.rs`:
+    /// filled in bursts, the map took about 1.5 times its entries' size). The pass costs one
+    /// move of every entry, once per burst.
     pub fn compact(&mut self, now: Timestamp, settle: core::time::Duration) {
-        let (grown, at) = self.grown;
-        if grown >= REBUILD_AFTER && now.saturating_since(at) >= settle {
-            self.grown.0 = 0;
+        if self.grown.settled(now, settle) {
             self.origins = core::mem::take(&mut self.origins).into_iter().collect();
         }
     }

@@ -333,9 +333,9 @@ fn a_settled_burst_of_origins_is_compacted_once() {
     let summary = store.summary();
     let settle = Duration::from_secs(4);
     store.compact(T + Duration::from_secs(1), settle);
-    assert_eq!(store.grown.0, 100, "not settled yet: left alone");
+    assert_eq!(store.grown.inserted, 100, "not settled yet: left alone");
     store.compact(T + settle, settle);
-    assert_eq!(store.grown.0, 0, "settled: rebuilt");
+    assert_eq!(store.grown.inserted, 0, "settled: rebuilt");
     assert_eq!(store.full_digest(), before);
     assert_eq!(store.summary(), summary);
     assert_eq!(store.origins.len(), 101);
