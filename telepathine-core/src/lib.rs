@@ -28,7 +28,6 @@
 
 extern crate alloc;
 
-mod burst;
 mod cipher;
 mod config;
 mod error;
@@ -37,6 +36,7 @@ mod identity;
 mod key;
 mod membership;
 mod node;
+mod packed_map;
 mod pattern;
 mod phi;
 #[cfg(feature = "runtime")]

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, SocketAddr};
 
 use crate::event::DeathCause;
+use crate::packed_map::PackedMap;
 use crate::phi::PhiDetector;
 use crate::time::Timestamp;
 
@@ -55,9 +56,9 @@ pub(crate) fn ring_hash(addr: &SocketAddr) -> u64 {
 
 #[derive(Debug, Default)]
 pub(crate) struct Membership {
-    pub peers: BTreeMap<SocketAddr, PeerState>,
+    pub peers: PackedMap<SocketAddr, PeerState>,
     /// Live nodes (this one included) by ring position.
-    ring: BTreeSet<(u64, SocketAddr)>,
+    ring: PackedMap<(u64, SocketAddr), ()>,
     /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
     live_list: Vec<SocketAddr>,
     /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
@@ -74,14 +75,12 @@ pub(crate) struct Membership {
     /// Peers that released this node as a monitor, and until when it should not expect their
     /// heartbeats.
     pub released: BTreeMap<SocketAddr, Timestamp>,
-    /// Peers added since the peer map and the ring were last rebuilt.
-    grown: crate::burst::Burst,
 }
 
 impl Membership {
     pub fn new(me: SocketAddr) -> Self {
         let mut m = Membership::default();
-        m.ring.insert((ring_hash(&me), me));
+        m.ring.insert((ring_hash(&me), me), ());
         m
     }
 
@@ -106,21 +105,12 @@ impl Membership {
     /// peer counts as dead until judged alive, and a dead peer whose cause changes (it failed,
     /// then its departure arrived) did not die again.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
-        let (new, entry) = match self.peers.entry(peer) {
-            alloc::collections::btree_map::Entry::Occupied(e) => (false, e.into_mut()),
-            alloc::collections::btree_map::Entry::Vacant(e) => (
-                true,
-                e.insert(PeerState {
-                    dead: Some(DeathCause::Failed),
-                    since: now,
-                    known_since: now,
-                    live_pos: UNLISTED,
-                }),
-            ),
-        };
-        if new {
-            self.grown.grew(now);
-        }
+        let (entry, new) = self.peers.get_or_insert_with(peer, || PeerState {
+            dead: Some(DeathCause::Failed),
+            since: now,
+            known_since: now,
+            live_pos: UNLISTED,
+        });
         let flipped = entry.dead.is_some() != dead.is_some();
         if flipped {
             entry.since = now;
@@ -130,10 +120,15 @@ impl Membership {
         if flipped || new {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
-                self.ring.insert((ring_hash(&peer), peer));
+                self.ring.insert((ring_hash(&peer), peer), ());
                 if entry.live_pos == UNLISTED {
                     // Bounded by the peer limit, far below u32::MAX.
                     entry.live_pos = self.live_list.len() as u32;
+                    if self.live_list.len() == self.live_list.capacity() {
+                        // Grown by an eighth, not doubled: every node holds one slot per peer.
+                        self.live_list
+                            .reserve_exact(16.max(self.live_list.len() / 8));
+                    }
                     self.live_list.push(peer);
                 }
             } else {
@@ -158,15 +153,6 @@ impl Membership {
             {
                 m.live_pos = i as u32;
             }
-        }
-    }
-
-    /// Rebuilds the peer map and the ring with full B-tree nodes once peers have stopped
-    /// arriving for `settle` (see `burst.rs`).
-    pub fn compact(&mut self, now: Timestamp, settle: core::time::Duration) {
-        if self.grown.settled(now, settle) {
-            self.peers = core::mem::take(&mut self.peers).into_iter().collect();
-            self.ring = core::mem::take(&mut self.ring).into_iter().collect();
         }
     }
 
@@ -200,7 +186,7 @@ impl Membership {
             .range(..pos)
             .rev()
             .chain(self.ring.range(pos..).rev())
-            .map(|(_, a)| *a)
+            .map(|((_, a), ())| *a)
             .filter(|a| a != node)
             .take(k)
             .collect()
@@ -212,7 +198,7 @@ impl Membership {
         self.ring
             .range(pos..)
             .chain(self.ring.range(..pos))
-            .map(|(_, a)| *a)
+            .map(|((_, a), ())| *a)
             .filter(|a| a != node)
             .take(k)
             .collect()
@@ -220,7 +206,8 @@ impl Membership {
 
     /// Number of monitors `node` can have given the live membership.
     pub fn possible_monitors(&self, node: &SocketAddr, k: usize) -> usize {
-        let others = self.ring.len() - usize::from(self.ring.contains(&(ring_hash(node), *node)));
+        let others =
+            self.ring.len() - usize::from(self.ring.contains_key(&(ring_hash(node), *node)));
         others.min(k)
     }
 
@@ -337,7 +324,7 @@ mod tests {
                 assert!(live.contains(&p));
                 assert_eq!(m.peers[&p].live_pos as usize, i);
             }
-            for (p, state) in &m.peers {
+            for (p, state) in m.peers.iter() {
                 assert_eq!(state.dead.is_none(), state.live_pos != UNLISTED, "{p}");
             }
         }

@@ -175,10 +175,6 @@ impl Node {
             self.reemit_values();
         }
         self.forget_the_dead();
-        // After a burst of newcomers (a join), once it has settled: see `Store::compact`.
-        let settle = self.config.gossip_interval * 4;
-        self.store.compact(self.now, settle);
-        self.members.compact(self.now, settle);
     }
 
     fn reemit_values(&mut self) {

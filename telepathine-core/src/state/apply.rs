@@ -54,8 +54,7 @@ impl Store {
                 }
                 self.origins
                     .insert(origin, OriginState::new(d.generation, now));
-                self.grown.grew(now);
-                self.recent.insert((now, origin));
+                self.note_recent(now, origin);
                 out.push(Change::Origin {
                     origin,
                     restarted: false,

@@ -1,12 +1,13 @@
 //! All origins' state held by one node, with the indexes that drive expiry and tombstone GC.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use bytes::Bytes;
 use core::net::SocketAddr;
 
 use super::origin::{Entry, OriginState, entry_cost};
 use crate::config::Limits;
+use crate::packed_map::PackedMap;
 use crate::time::Timestamp;
 use crate::wire::{Key, Status, Value};
 
@@ -61,7 +62,7 @@ pub(crate) enum Refusal {
 #[derive(Debug)]
 pub(crate) struct Store {
     pub me: SocketAddr,
-    pub origins: BTreeMap<SocketAddr, OriginState>,
+    pub origins: PackedMap<SocketAddr, OriginState>,
     /// (unix ms, origin, key) of every entry with an expiry that is not a tombstone.
     pub(super) expiries: BTreeSet<(u64, SocketAddr, Key)>,
     /// (when to collect, origin, key, version) of every tombstone.
@@ -69,7 +70,7 @@ pub(crate) struct Store {
     /// (when new versions last arrived, origin) of the origins changed within the hot window,
     /// so digests find recent changes without a scan. Older changes are never read again
     /// (queries look only as far back as the window), so they leave: the index then holds
-    /// what changed lately, not one entry per origin.
+    /// what changed lately, not one entry per origin. At most [`RECENT_CAP`] newest.
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
     pub(super) total_bytes: usize,
@@ -78,9 +79,14 @@ pub(crate) struct Store {
     summary: u64,
     /// How long after a change an origin counts as hot (recently changed).
     pub hot_window: core::time::Duration,
-    /// Origins inserted since the origin map was last rebuilt.
-    pub(super) grown: crate::burst::Burst,
 }
+
+/// Most origins the recency index holds. Its readers take the newest few: a digest lists what
+/// fits in half a datagram (under 150 origins) and a reply pushes at most `MAX_HOT_PUSHES`.
+/// Without a cap a join filled it with every newcomer of the hot window, one 40-byte entry
+/// (about 62 bytes in a B-tree) per peer on every node: at 10,000 nodes, 6 GB of the
+/// cluster's peak. Below this many nodes the cap never binds.
+const RECENT_CAP: usize = 1024;
 
 /// One origin's contribution to a summary: a 64-bit mix of its digest entry.
 fn summand(origin: &SocketAddr, generation: u64, version: u64) -> u64 {
@@ -97,7 +103,7 @@ fn summand(origin: &SocketAddr, generation: u64, version: u64) -> u64 {
 
 impl Store {
     pub fn new(me: SocketAddr, generation: u64, now: Timestamp) -> Self {
-        let mut origins = BTreeMap::new();
+        let mut origins = PackedMap::default();
         origins.insert(me, OriginState::new(generation, now));
         let mut recent = BTreeSet::new();
         recent.insert((now, me));
@@ -110,16 +116,6 @@ impl Store {
             total_bytes: 0,
             summary: summand(&me, generation, 0),
             hot_window: core::time::Duration::ZERO,
-            grown: crate::burst::Burst::default(),
-        }
-    }
-
-    /// Rebuilds the origin map once origins have stopped arriving for `settle` (see `burst.rs`:
-    /// filled in bursts, the map took about 1.5 times its entries' size). The pass costs one
-    /// move of every entry, once per burst.
-    pub fn compact(&mut self, now: Timestamp, settle: core::time::Duration) {
-        if self.grown.settled(now, settle) {
-            self.origins = core::mem::take(&mut self.origins).into_iter().collect();
         }
     }
 
@@ -131,10 +127,18 @@ impl Store {
             }
             self.recent.remove(&(s.changed_at, origin));
             s.changed_at = now;
-            self.recent.insert((now, origin));
+            self.note_recent(now, origin);
         }
         let horizon = now - self.hot_window;
         while self.recent.first().is_some_and(|(t, _)| *t < horizon) {
+            self.recent.pop_first();
+        }
+    }
+
+    /// Enters `origin`, changed at `at`, in the recency index, dropping the oldest over the cap.
+    pub(super) fn note_recent(&mut self, at: Timestamp, origin: SocketAddr) {
+        self.recent.insert((at, origin));
+        if self.recent.len() > RECENT_CAP {
             self.recent.pop_first();
         }
     }
@@ -277,7 +281,7 @@ impl Store {
         self.recent.remove(&(old.changed_at, me));
         *old = OriginState::new(generation, now);
         old.set_heard_seq(said);
-        self.recent.insert((now, me));
+        self.note_recent(now, me);
         self.resum(me, before);
         entries.sort_by_key(|(_, e)| e.version);
         for (key, entry) in entries {

@@ -318,25 +318,29 @@ fn a_partial_digest_lists_the_own_origin_first() {
     );
 }
 
-/// Origins that arrived in a burst are rebuilt into a compact map once the burst has settled,
-/// not before (a rebuilt map split by the next insertions would be no better), and the rebuilt
-/// map holds exactly what the old one did.
+/// A join's newcomers fill the recency index only up to its cap, and what it keeps is the
+/// newest: the part digests and pushes read.
 #[test]
-fn a_settled_burst_of_origins_is_compacted_once() {
+fn the_recency_index_keeps_the_newest_up_to_its_cap() {
     let mut store = Store::new(a(1), 1, T);
-    for i in 0..100u8 {
-        let mut d = snapshot(u64::from(i % 3) + 1, 0, vec![]);
-        d.origin = SocketAddr::from(([10, 0, 2, i], 1));
-        apply(&mut store, d);
+    store.hot_window = Duration::from_secs(3600);
+    let newcomers = RECENT_CAP + 300;
+    let addr = |i: usize| SocketAddr::from(([10, 1, (i / 256) as u8, (i % 256) as u8], 7));
+    for i in 0..newcomers {
+        let mut d = snapshot(1, 0, vec![]);
+        d.origin = addr(i);
+        let mut out = Vec::new();
+        let at = T + Duration::from_millis(i as u64 + 1);
+        store
+            .apply(d, at, 0, GRACE, &Limits::default(), &mut out)
+            .unwrap();
     }
-    let before = store.full_digest();
-    let summary = store.summary();
-    let settle = Duration::from_secs(4);
-    store.compact(T + Duration::from_secs(1), settle);
-    assert_eq!(store.grown.inserted, 100, "not settled yet: left alone");
-    store.compact(T + settle, settle);
-    assert_eq!(store.grown.inserted, 0, "settled: rebuilt");
-    assert_eq!(store.full_digest(), before);
-    assert_eq!(store.summary(), summary);
-    assert_eq!(store.origins.len(), 101);
+    assert_eq!(store.origins.len(), newcomers + 1, "every origin is held");
+    assert_eq!(store.recent.len(), RECENT_CAP);
+    let hot: Vec<SocketAddr> = store.hot(T).map(|(o, _)| o).collect();
+    let newest_first: Vec<SocketAddr> = (newcomers - RECENT_CAP..newcomers)
+        .rev()
+        .map(addr)
+        .collect();
+    assert_eq!(hot, newest_first);
 }
