@@ -222,15 +222,18 @@ impl Node {
             self.room_for_new_origins(),
         );
         self.refute_usurper(cmp.usurped);
-        if !in_sync {
+        // A full digest mentions every origin, so nothing is left to push.
+        if !in_sync && digest.cover != Cover::All {
             // Push what changed here recently and the initiator did not mention: it most likely
             // holds the version from before the change.
             let listed: alloc::collections::BTreeSet<SocketAddr> =
                 digest.entries.iter().map(|e| e.origin).collect();
+            let cover = digest.cover;
             let pushes: alloc::vec::Vec<(SocketAddr, u64)> = self
                 .store
-                .hot(self.recent_since())
-                .filter(|(o, _)| *o != from && !listed.contains(o) && !digest.cover.contains(o))
+                .hot(self.recent_since(), move |o| {
+                    *o == from || listed.contains(o) || cover.contains(o)
+                })
                 .take(MAX_HOT_PUSHES)
                 .collect();
             cmp.wants.extend(pushes);

@@ -152,11 +152,18 @@ impl Store {
     /// where their recent burst of changes began, or just below their [`HOT_SUFFIX`] newest
     /// entries if the burst is longer (a peer that is further behind refuses the gap and
     /// repairs).
-    pub fn hot(&self, recent_since: Timestamp) -> impl Iterator<Item = (SocketAddr, u64)> + '_ {
+    /// `skip` drops origins before their state is looked up (a digest's own listing, usually
+    /// most of the index).
+    pub fn hot<'a>(
+        &'a self,
+        recent_since: Timestamp,
+        skip: impl Fn(&SocketAddr) -> bool + 'a,
+    ) -> impl Iterator<Item = (SocketAddr, u64)> + 'a {
         self.recent
             .iter()
             .rev()
             .take_while(move |(t, _)| *t >= recent_since)
+            .filter(move |(_, o)| !skip(o))
             .filter_map(|(_, o)| {
                 self.origins
                     .get(o)

@@ -217,7 +217,7 @@ fn a_busy_origin_pushes_its_newest_changes() {
         )
         .unwrap();
     }
-    let (origin, from) = s.hot(T).next().unwrap();
+    let (origin, from) = s.hot(T, |_| false).next().unwrap();
     assert_eq!(origin, a(1));
     assert_eq!(
         from,
@@ -337,7 +337,7 @@ fn the_recency_index_keeps_the_newest_up_to_its_cap() {
     }
     assert_eq!(store.origins.len(), newcomers + 1, "every origin is held");
     assert_eq!(store.recent.len(), RECENT_CAP);
-    let hot: Vec<SocketAddr> = store.hot(T).map(|(o, _)| o).collect();
+    let hot: Vec<SocketAddr> = store.hot(T, |_| false).map(|(o, _)| o).collect();
     let newest_first: Vec<SocketAddr> = (newcomers - RECENT_CAP..newcomers)
         .rev()
         .map(addr)
