@@ -152,6 +152,7 @@ impl Store {
     /// where their recent burst of changes began, or just below their [`HOT_SUFFIX`] newest
     /// entries if the burst is longer (a peer that is further behind refuses the gap and
     /// repairs).
+    ///
     /// `skip` drops origins before their state is looked up (a digest's own listing, usually
     /// most of the index).
     pub fn hot<'a>(
