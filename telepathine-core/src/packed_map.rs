@@ -21,6 +21,13 @@ use core::ops::{Bound, RangeBounds};
 /// Fresh entries below which a merge is never worth a pass over the vector.
 const MIN_FRESH: usize = 32;
 
+/// Packed entries below which the binary search stays in a few cache lines and an index
+/// would not pay for itself.
+const MIN_INDEXED: usize = 64;
+
+/// An empty slot of the index.
+const NO_SLOT: u32 = u32::MAX;
+
 /// A key whose comparison the binary search can inline. `SocketAddr`'s `Ord` is an out-of-line
 /// call into std and a lookup makes a dozen of them (the call was 22 % of a 1,000-node run's
 /// profile); for IPv4, all the simulator's addresses, the inlined comparison is a few
@@ -29,6 +36,12 @@ pub(crate) trait PackedKey: Ord {
     /// The same ordering as `Ord::cmp`, faster.
     fn fast_cmp(&self, other: &Self) -> Ordering {
         self.cmp(other)
+    }
+
+    /// A well-mixed hash of the key, for keys looked up one at a time often enough to deserve
+    /// a hash index; `None` (the default) leaves lookups to the binary search.
+    fn index_hash(&self) -> Option<u64> {
+        None
     }
 }
 
@@ -42,6 +55,28 @@ impl PackedKey for core::net::SocketAddr {
             _ => self.cmp(other),
         }
     }
+
+    #[inline]
+    fn index_hash(&self) -> Option<u64> {
+        let folded = match self {
+            core::net::SocketAddr::V4(a) => u64::from(a.ip().to_bits()) << 16,
+            core::net::SocketAddr::V6(a) => {
+                let bits = a.ip().to_bits();
+                ((bits >> 64) as u64 ^ bits as u64).rotate_left(16) ^ u64::from(a.scope_id())
+            }
+        } ^ u64::from(self.port());
+        Some(mix(folded))
+    }
+}
+
+/// The splitmix64 finaliser: nearby addresses land far apart in the index.
+#[inline]
+fn mix(mut h: u64) -> u64 {
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
 }
 
 impl<T: Ord> PackedKey for (T, core::net::SocketAddr) {
@@ -52,7 +87,12 @@ impl<T: Ord> PackedKey for (T, core::net::SocketAddr) {
 }
 
 #[cfg(test)]
-impl PackedKey for u16 {}
+impl PackedKey for u16 {
+    fn index_hash(&self) -> Option<u64> {
+        // Few distinct values, so probe sequences collide and wrap in the tests.
+        Some(mix(u64::from(*self % 256)))
+    }
+}
 #[cfg(test)]
 impl PackedKey for u64 {}
 
@@ -63,7 +103,13 @@ pub(crate) struct PackedMap<K, V> {
     packed: Vec<(K, V)>,
 
     /// Insertions since the last merge.
-    fresh: BTreeMap<K, V>,
+    fresh: BTreeMap<Fast<K>, V>,
+
+    /// Positions in `packed` by key hash (open addressing, linear probing, a power of two in
+    /// size and at most two thirds full), when the key has a hash and `packed` is large. A
+    /// binary search over thousands of 100-byte entries touches a cache line per step, and a
+    /// simulated cluster's lookups nearly all start cold: the index makes that two lines.
+    index: Vec<u32>,
 }
 
 impl<K, V> Default for PackedMap<K, V> {
@@ -71,24 +117,70 @@ impl<K, V> Default for PackedMap<K, V> {
         PackedMap {
             packed: Vec::new(),
             fresh: BTreeMap::new(),
+            index: Vec::new(),
         }
     }
 }
 
-impl<K: PackedKey, V> PackedMap<K, V> {
+impl<K: PackedKey + Clone, V> PackedMap<K, V> {
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.packed.len() + self.fresh.len()
     }
 
     /// Whether the map holds nothing.
-    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        self.packed.binary_search_by(|(k, _)| k.fast_cmp(key))
+    /// The position of `key` in `packed`.
+    fn find(&self, key: &K) -> Option<usize> {
+        if let (false, Some(h)) = (self.index.is_empty(), key.index_hash()) {
+            let mask = self.index.len() - 1;
+            let mut slot = (h as usize) & mask;
+            loop {
+                match self.index.get(slot).copied() {
+                    None | Some(NO_SLOT) => return None,
+                    Some(i) => {
+                        let i = i as usize;
+                        if self.packed.get(i).is_some_and(|(k, _)| k == key) {
+                            return Some(i);
+                        }
+                    }
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        self.packed.binary_search_by(|(k, _)| k.fast_cmp(key)).ok()
+    }
+
+    /// Rebuilds the index after `packed` changed shape.
+    fn reindex(&mut self) {
+        self.index.clear();
+        let hashed = self
+            .packed
+            .first()
+            .is_some_and(|(k, _)| k.index_hash().is_some());
+        if !hashed || self.packed.len() < MIN_INDEXED {
+            self.index.shrink_to_fit();
+            return;
+        }
+        let slots = (self.packed.len() * 3 / 2).next_power_of_two();
+        if self.index.capacity() != slots {
+            self.index = Vec::with_capacity(slots);
+        }
+        self.index.resize(slots, NO_SLOT);
+        let mask = slots - 1;
+        for (i, (k, _)) in self.packed.iter().enumerate() {
+            let mut slot = (k.index_hash().unwrap_or(0) as usize) & mask;
+            while self.index.get(slot).is_some_and(|s| *s != NO_SLOT) {
+                slot = (slot + 1) & mask;
+            }
+            if let Some(s) = self.index.get_mut(slot) {
+                // Bounded by the peer limit, far below u32::MAX.
+                *s = i as u32;
+            }
+        }
     }
 
     /// The value under `key`.
@@ -99,32 +191,36 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     /// The stored key and value under `key`.
     pub fn get_key_value(&self, key: &K) -> Option<(&K, &V)> {
         match self.find(key) {
-            Ok(i) => self.packed.get(i).map(|(k, v)| (k, v)),
-            Err(_) => self.fresh.get_key_value(key),
+            Some(i) => self.packed.get(i).map(|(k, v)| (k, v)),
+            None => self
+                .fresh
+                .get_key_value(&Fast::of(key))
+                .map(|(k, v)| (&k.0, v)),
         }
     }
 
     /// The value under `key`, to change.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         match self.find(key) {
-            Ok(i) => self.packed.get_mut(i).map(|(_, v)| v),
-            Err(_) => self.fresh.get_mut(key),
+            Some(i) => self.packed.get_mut(i).map(|(_, v)| v),
+            None => self.fresh.get_mut(&Fast::of(key)),
         }
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &K) -> bool {
-        self.find(key).is_ok() || self.fresh.contains_key(key)
+        self.find(key).is_some() || self.fresh.contains_key(&Fast::of(key))
     }
 
     /// Stores `value` under `key`; returns the value it replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if let Ok(i) = self.find(&key) {
+        if let Some(i) = self.find(&key) {
             return self
                 .packed
                 .get_mut(i)
                 .map(|(_, v)| core::mem::replace(v, value));
         }
+        let key = Fast(key);
         if let Some(v) = self.fresh.get_mut(&key) {
             return Some(core::mem::replace(v, value));
         }
@@ -137,9 +233,10 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
         match self.find(&key) {
             // `find` just returned a valid index.
-            Ok(i) => (&mut self.packed[i].1, false),
-            Err(_) => {
+            Some(i) => (&mut self.packed[i].1, false),
+            None => {
                 // Merge first: a merge after the insertion would move the entry returned.
+                let key = Fast(key);
                 if !self.fresh.contains_key(&key) {
                     self.make_room();
                 }
@@ -151,11 +248,16 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         }
     }
 
-    /// Removes `key`; returns its value. O(n) for a merged entry: peers leave rarely.
+    /// Removes `key`; returns its value. O(n) for a merged entry (the vector shifts and the
+    /// index is rebuilt): peers leave rarely.
     pub fn remove(&mut self, key: &K) -> Option<V> {
         match self.find(key) {
-            Ok(i) => Some(self.packed.remove(i).1),
-            Err(_) => self.fresh.remove(key),
+            Some(i) => {
+                let (_, v) = self.packed.remove(i);
+                self.reindex();
+                Some(v)
+            }
+            None => self.fresh.remove(&Fast::of(key)),
         }
     }
 
@@ -174,23 +276,32 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         let fresh = core::mem::take(&mut self.fresh);
         let old = core::mem::take(&mut self.packed);
         let mut merged = Vec::with_capacity(old.len() + fresh.len());
-        let mut a = old.into_iter().peekable();
-        let mut b = fresh.into_iter().peekable();
-        loop {
-            let take_a = match (a.peek(), b.peek()) {
-                (Some((x, _)), Some((y, _))) => x.fast_cmp(y).is_lt(),
-                (Some(_), None) => true,
-                (None, Some(_)) => false,
-                (None, None) => break,
-            };
-            merged.extend(if take_a { a.next() } else { b.next() });
+        let mut rest = old.into_iter();
+        for (Fast(k), v) in fresh {
+            // The vector's entries below this key move as one run. Fresh keys fall about an
+            // eighth of the map apart, so a galloping search finds the run's end in a few steps.
+            let left = rest.as_slice();
+            let mut hi = 1;
+            while left
+                .get(hi - 1)
+                .is_some_and(|(p, _)| p.fast_cmp(&k).is_lt())
+            {
+                hi *= 2;
+            }
+            let lo = hi / 2;
+            let span = left.get(lo..hi.min(left.len())).unwrap_or(&[]);
+            let run = lo + span.partition_point(|(p, _)| p.fast_cmp(&k).is_lt());
+            merged.extend(rest.by_ref().take(run));
+            merged.push((k, v));
         }
+        merged.extend(rest);
         self.packed = merged;
+        self.reindex();
     }
 
     /// Every entry in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Merge::new(self.packed.iter().map(pair), self.fresh.iter())
+        Merge::new(self.packed.iter().map(pair), self.fresh.iter().map(unwrap))
     }
 
     /// Every key in key order.
@@ -216,11 +327,15 @@ impl<K: PackedKey, V> PackedMap<K, V> {
             Bound::Unbounded => self.packed.len(),
         };
         let packed = self.packed.get(start..end.max(start)).unwrap_or(&[]);
-        Merge::new(packed.iter().map(pair), self.fresh.range(range))
+        let fresh = self.fresh.range::<Fast<K>, _>((
+            range.start_bound().map(Fast::of),
+            range.end_bound().map(Fast::of),
+        ));
+        Merge::new(packed.iter().map(pair), fresh.map(unwrap))
     }
 }
 
-impl<K: PackedKey, V> core::ops::Index<&K> for PackedMap<K, V> {
+impl<K: PackedKey + Clone, V> core::ops::Index<&K> for PackedMap<K, V> {
     type Output = V;
 
     /// The value under `key`; panics if absent, like `BTreeMap`'s.
@@ -229,15 +344,53 @@ impl<K: PackedKey, V> core::ops::Index<&K> for PackedMap<K, V> {
     }
 }
 
-impl<K: PackedKey, V> FromIterator<(K, V)> for PackedMap<K, V> {
+impl<K: PackedKey + Clone, V> FromIterator<(K, V)> for PackedMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
         let mut map = PackedMap {
             packed: Vec::new(),
-            fresh: iter.into_iter().collect(),
+            fresh: iter.into_iter().map(|(k, v)| (Fast(k), v)).collect(),
+            index: Vec::new(),
         };
         map.pack();
         map
     }
+}
+
+/// A key ordered by [`PackedKey::fast_cmp`], so the overflow map's descents use the inlined
+/// comparison too.
+#[derive(Clone, Copy, Debug)]
+#[repr(transparent)]
+pub(crate) struct Fast<K>(K);
+
+impl<K: PackedKey + Clone> Fast<K> {
+    /// The overflow map's key for a lookup. Keys are addresses: copying one is free.
+    fn of(key: &K) -> Fast<K> {
+        Fast(key.clone())
+    }
+}
+
+impl<K: PackedKey> PartialEq for Fast<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.fast_cmp(&other.0).is_eq()
+    }
+}
+
+impl<K: PackedKey> Eq for Fast<K> {}
+
+impl<K: PackedKey> PartialOrd for Fast<K> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<K: PackedKey> Ord for Fast<K> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.fast_cmp(&other.0)
+    }
+}
+
+fn unwrap<'a, K, V>((k, v): (&'a Fast<K>, &'a V)) -> (&'a K, &'a V) {
+    (&k.0, v)
 }
 
 fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
@@ -248,11 +401,16 @@ fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
 type PackedIter<'a, K, V> =
     core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
+/// The overflow half of an iteration.
+type FreshIter<I, K, V> = core::iter::Map<I, for<'a> fn((&'a Fast<K>, &'a V)) -> (&'a K, &'a V)>;
+
 /// [`PackedMap::iter`]'s iterator.
-pub(crate) type Iter<'a, K, V> = Merge<PackedIter<'a, K, V>, btree_map::Iter<'a, K, V>>;
+pub(crate) type Iter<'a, K, V> =
+    Merge<PackedIter<'a, K, V>, FreshIter<btree_map::Iter<'a, Fast<K>, V>, K, V>>;
 
 /// [`PackedMap::range`]'s iterator.
-pub(crate) type Range<'a, K, V> = Merge<PackedIter<'a, K, V>, btree_map::Range<'a, K, V>>;
+pub(crate) type Range<'a, K, V> =
+    Merge<PackedIter<'a, K, V>, FreshIter<btree_map::Range<'a, Fast<K>, V>, K, V>>;
 
 /// Two key-ordered iterators with disjoint keys, merged into one, from either end.
 ///
@@ -400,6 +558,8 @@ mod tests {
                 prop_assert_eq!(map.len(), model.len());
                 prop_assert!(map.fresh.len() <= MIN_FRESH.max(map.packed.len() / 8) + 1);
             }
+            // The lookups below go through the index whenever the vector is large.
+            prop_assert_eq!(map.index.is_empty(), map.packed.len() < MIN_INDEXED);
             prop_assert!(map.iter().eq(model.iter()));
             prop_assert!(map.iter().rev().eq(model.iter().rev()));
             for k in 0..600 {
