@@ -4,6 +4,8 @@ use alloc::collections::BTreeMap;
 use core::fmt;
 use core::net::SocketAddr;
 
+use crate::packed_map::PackedMap;
+
 /// Why an incoming message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DropReason {
@@ -101,8 +103,9 @@ pub struct PeerStats {
 }
 
 /// Everything a node counts. Keys of the maps are message kinds (`syn`, `synack`, `ack`,
-/// `heartbeat`) and drop reasons.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// `heartbeat`) and drop reasons; per-peer figures are read with [`Stats::peer`] and
+/// [`Stats::peers`].
+#[derive(Clone, Debug, Default)]
 pub struct Stats {
     /// Sent, by message kind.
     pub sent: BTreeMap<&'static str, Traffic>,
@@ -126,8 +129,26 @@ pub struct Stats {
     pub accusations: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
-    /// Traffic and round-trip time per known peer (forgotten peers are dropped).
-    pub peers: BTreeMap<SocketAddr, PeerStats>,
+    /// Traffic and round-trip time per known peer (forgotten peers are dropped). Not a public
+    /// `BTreeMap`: every message sent or received updates it, and the hash-indexed map makes
+    /// that a couple of cache lines instead of a tree descent.
+    peers: PackedMap<SocketAddr, PeerStats>,
+}
+
+impl PartialEq for Stats {
+    fn eq(&self, other: &Self) -> bool {
+        self.sent == other.sent
+            && self.received == other.received
+            && self.dropped == other.dropped
+            && self.rounds == other.rounds
+            && self.entries_applied == other.entries_applied
+            && self.writes_refused == other.writes_refused
+            && self.deltas_throttled == other.deltas_throttled
+            && self.catch_ups == other.catch_ups
+            && self.accusations == other.accusations
+            && self.rebirths == other.rebirths
+            && self.peers.iter().eq(other.peers.iter())
+    }
 }
 
 impl Stats {
@@ -139,33 +160,45 @@ impl Stats {
         self.received.entry(kind).or_default().add(bytes);
     }
 
+    /// Traffic and round-trip time of `peer`, if this node knows it.
+    pub fn peer(&self, peer: &SocketAddr) -> Option<&PeerStats> {
+        self.peers.get(peer)
+    }
+
+    /// Every known peer's traffic and round-trip time, in address order.
+    pub fn peers(&self) -> impl DoubleEndedIterator<Item = (&SocketAddr, &PeerStats)> {
+        self.peers.iter()
+    }
+
+    /// Drops a forgotten peer's figures.
+    pub(crate) fn forget_peer(&mut self, peer: &SocketAddr) {
+        self.peers.remove(peer);
+    }
+
     pub(crate) fn sent_to(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
-        if let Some(p) = self.peer(peer, cap) {
+        if let Some(p) = self.peer_mut(peer, cap) {
             p.sent.add(bytes);
         }
     }
 
     pub(crate) fn received_from(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
-        if let Some(p) = self.peer(peer, cap) {
+        if let Some(p) = self.peer_mut(peer, cap) {
             p.received.add(bytes);
         }
     }
 
     /// Folds a round-trip sample into the peer's estimate (EWMA, weight 1/8 as in TCP).
     pub(crate) fn rtt_sample(&mut self, peer: SocketAddr, ms: f64, cap: usize) {
-        if let Some(p) = self.peer(peer, cap) {
+        if let Some(p) = self.peer_mut(peer, cap) {
             p.rtt_ms = Some(p.rtt_ms.map_or(ms, |old| old + (ms - old) / 8.0));
         }
     }
 
-    fn peer(&mut self, peer: SocketAddr, cap: usize) -> Option<&mut PeerStats> {
-        // One descent of the map: this runs for every message sent and received.
-        let full = self.peers.len() >= cap;
-        match self.peers.entry(peer) {
-            alloc::collections::btree_map::Entry::Occupied(e) => Some(e.into_mut()),
-            alloc::collections::btree_map::Entry::Vacant(_) if full => None,
-            alloc::collections::btree_map::Entry::Vacant(e) => Some(e.insert(PeerStats::default())),
+    fn peer_mut(&mut self, peer: SocketAddr, cap: usize) -> Option<&mut PeerStats> {
+        if self.peers.len() >= cap && !self.peers.contains_key(&peer) {
+            return None;
         }
+        Some(self.peers.get_or_insert_with(peer, PeerStats::default).0)
     }
 
     pub(crate) fn dropped(&mut self, reason: DropReason, bytes: usize) {

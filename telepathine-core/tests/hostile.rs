@@ -427,7 +427,12 @@ fn a_probe_gets_one_heartbeat_back() {
     let probe = f.seal(addr(0), Body::Probe);
     net.inject(asker, addr(0), &probe);
     assert_eq!(heartbeats(&mut net), before + 1);
-    let to_asker = net.node(0).stats().peers[&asker].sent;
+    let to_asker = net
+        .node(0)
+        .stats()
+        .peer(&asker)
+        .expect("the asker is known")
+        .sent;
     assert_eq!(to_asker.messages, 1);
     assert!(to_asker.bytes <= probe.len() as u64 + 16, "{to_asker:?}");
 }

@@ -245,7 +245,7 @@ impl Node {
                 .collect();
             self.members.remove(&peer);
             self.replay.forget(&peer);
-            self.stats.peers.remove(&peer);
+            self.stats.forget_peer(&peer);
             self.cookies.remove(&peer);
             for a in accused {
                 self.recompute(a);

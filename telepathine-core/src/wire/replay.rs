@@ -5,8 +5,9 @@
 //! accepts each (sender, generation, seq) at most once, and refuses generations older than the
 //! newest it has seen from that address.
 
-use alloc::collections::BTreeMap;
 use core::net::SocketAddr;
+
+use crate::packed_map::PackedMap;
 
 const WINDOW: u64 = 256;
 const WORDS: usize = (WINDOW / 64) as usize;
@@ -84,7 +85,8 @@ pub enum ReplayVerdict {
 /// Windows for every sender, bounded in number.
 #[derive(Clone, Debug)]
 pub struct ReplayGuard {
-    windows: BTreeMap<SocketAddr, Window>,
+    /// Looked up for every message received: a hash-indexed map.
+    windows: PackedMap<SocketAddr, Window>,
     capacity: usize,
 }
 
@@ -92,7 +94,7 @@ impl ReplayGuard {
     /// A guard remembering at most `capacity` senders.
     pub fn new(capacity: usize) -> Self {
         ReplayGuard {
-            windows: BTreeMap::new(),
+            windows: PackedMap::default(),
             capacity,
         }
     }

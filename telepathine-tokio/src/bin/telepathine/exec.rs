@@ -145,11 +145,9 @@ mod tests {
 
     #[test]
     fn counters_total_each_map_and_list_what_was_seen() {
-        let mut stats = Stats {
-            rounds: 4,
-            entries_applied: 9,
-            ..Stats::default()
-        };
+        let mut stats = Stats::default();
+        stats.rounds = 4;
+        stats.entries_applied = 9;
         stats.sent.insert("syn", traffic(3));
         stats.sent.insert("ack", traffic(2));
         stats.received.insert("synack", traffic(5));
