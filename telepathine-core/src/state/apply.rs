@@ -52,9 +52,9 @@ impl Store {
                 if self.origins.len() >= limits.max_peers.saturating_add(1) {
                     return Err(Refusal::Limit);
                 }
+                // Entered in the recency index by `finish`, which always follows.
                 self.origins
                     .insert(origin, OriginState::new(d.generation, now));
-                self.note_recent(now, origin);
                 out.push(Change::Origin {
                     origin,
                     restarted: false,
