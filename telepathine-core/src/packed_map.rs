@@ -4,16 +4,16 @@
 //! 10,000 nodes a cluster holds 10^8 of each. Peers arrive in bursts, largely in address order
 //! (a catch-up lists origins sorted), and a `BTreeMap` filled in order splits its nodes in two and
 //! stays about half full: twice the entries' own size. Here entries live in one sorted vector with
-//! no gaps; insertions go to a small `BTreeMap` first and are merged into the vector once that
-//! holds more than an eighth of it, so a merge moves each entry a bounded number of times as the
-//! map grows (amortised O(1) per insertion) and the map costs its entries' size plus at most an
-//! eighth.
+//! no gaps; insertions are appended to a small overflow vector (kept in key order by a list of
+//! positions) and merged into the sorted one once the overflow holds an eighth of it, so a merge
+//! moves each entry a bounded number of times as the map grows (amortised O(1) per insertion)
+//! and the map costs its entries' size plus at most an eighth. A hash index over both finds
+//! addresses in O(1).
 //!
 //! Iteration, `range` and lookups see one ordered map: the API is the subset of `BTreeMap`'s that
 //! the node uses, with the same results, so swapping it in changes no behaviour (the simulator's
 //! trace hashes prove that).
 
-use alloc::collections::{BTreeMap, btree_map};
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 use core::ops::{Bound, RangeBounds};
@@ -79,10 +79,16 @@ fn mix(mut h: u64) -> u64 {
     h ^ (h >> 31)
 }
 
-impl<T: Ord> PackedKey for (T, core::net::SocketAddr) {
+/// The ring's key: a position (already a well-mixed hash of the address) and the address.
+impl PackedKey for (u64, core::net::SocketAddr) {
     #[inline]
     fn fast_cmp(&self, other: &Self) -> Ordering {
         self.0.cmp(&other.0).then_with(|| self.1.fast_cmp(&other.1))
+    }
+
+    #[inline]
+    fn index_hash(&self) -> Option<u64> {
+        Some(self.0)
     }
 }
 
@@ -102,27 +108,43 @@ pub(crate) struct PackedMap<K, V> {
     /// Sorted by key, keys unique, none of them in `fresh`.
     packed: Vec<(K, V)>,
 
-    /// Insertions since the last merge.
-    fresh: BTreeMap<Fast<K>, V>,
+    /// Insertions since the last merge, in arrival order (positions stay put until the merge).
+    fresh: Vec<(K, V)>,
 
-    /// Positions in `packed` by key hash (open addressing, linear probing, a power of two in
-    /// size and at most two thirds full), when the key has a hash and `packed` is large. A
-    /// binary search over thousands of 100-byte entries touches a cache line per step, and a
-    /// simulated cluster's lookups nearly all start cold: the index makes that two lines.
+    /// Positions in `fresh`, sorted by key: the overflow's order for iteration and ranges.
+    /// Inserting into it moves four bytes per fresh entry, not the entries themselves.
+    order: Vec<u32>,
+
+    /// Every entry's position by key hash (open addressing, linear probing, a power of two in
+    /// size and at most two thirds full), when the key has a hash and `packed` is large;
+    /// [`FRESH`] marks a position in `fresh`. A binary search over thousands of 100-byte
+    /// entries touches a cache line per step, and a simulated cluster's lookups nearly all
+    /// start cold: the index makes a hit two lines and a miss (a newcomer, during a join) one.
     index: Vec<u32>,
+}
+
+/// Marks an index slot that holds a position in `fresh`.
+const FRESH: u32 = 1 << 31;
+
+/// Where a key lives.
+#[derive(Clone, Copy)]
+enum Slot {
+    Packed(usize),
+    Fresh(usize),
 }
 
 impl<K, V> Default for PackedMap<K, V> {
     fn default() -> Self {
         PackedMap {
             packed: Vec::new(),
-            fresh: BTreeMap::new(),
+            fresh: Vec::new(),
+            order: Vec::new(),
             index: Vec::new(),
         }
     }
 }
 
-impl<K: PackedKey + Clone, V> PackedMap<K, V> {
+impl<K: PackedKey, V> PackedMap<K, V> {
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.packed.len() + self.fresh.len()
@@ -133,52 +155,99 @@ impl<K: PackedKey + Clone, V> PackedMap<K, V> {
         self.len() == 0
     }
 
-    /// The position of `key` in `packed`.
-    fn find(&self, key: &K) -> Option<usize> {
+    /// Fresh entries at which the next insertion merges them into the vector.
+    fn fresh_limit(&self) -> usize {
+        MIN_FRESH.max(self.packed.len() / 8)
+    }
+
+    /// Where `key` is stored.
+    fn find(&self, key: &K) -> Option<Slot> {
         if let (false, Some(h)) = (self.index.is_empty(), key.index_hash()) {
             let mask = self.index.len() - 1;
             let mut slot = (h as usize) & mask;
             loop {
-                match self.index.get(slot).copied() {
+                let found = match self.index.get(slot).copied() {
                     None | Some(NO_SLOT) => return None,
+                    Some(i) if i & FRESH != 0 => {
+                        let i = (i & !FRESH) as usize;
+                        self.fresh
+                            .get(i)
+                            .is_some_and(|(k, _)| k == key)
+                            .then_some(Slot::Fresh(i))
+                    }
                     Some(i) => {
                         let i = i as usize;
-                        if self.packed.get(i).is_some_and(|(k, _)| k == key) {
-                            return Some(i);
-                        }
+                        self.packed
+                            .get(i)
+                            .is_some_and(|(k, _)| k == key)
+                            .then_some(Slot::Packed(i))
                     }
+                };
+                if found.is_some() {
+                    return found;
                 }
                 slot = (slot + 1) & mask;
             }
         }
-        self.packed.binary_search_by(|(k, _)| k.fast_cmp(key)).ok()
+        if let Ok(i) = self.packed.binary_search_by(|(k, _)| k.fast_cmp(key)) {
+            return Some(Slot::Packed(i));
+        }
+        self.order_position(key)
+            .ok()
+            .and_then(|o| self.order.get(o))
+            .map(|&i| Slot::Fresh(i as usize))
     }
 
-    /// Rebuilds the index after `packed` changed shape.
+    /// Where `key` is, or would go, in `order`.
+    fn order_position(&self, key: &K) -> Result<usize, usize> {
+        self.order.binary_search_by(|&i| {
+            self.fresh
+                .get(i as usize)
+                .map_or(Ordering::Greater, |(k, _)| k.fast_cmp(key))
+        })
+    }
+
+    /// Enters `value` (a position, perhaps marked [`FRESH`]) under hash `h` in the index.
+    fn index_insert(&mut self, h: u64, value: u32) {
+        let mask = self.index.len() - 1;
+        let mut slot = (h as usize) & mask;
+        while let Some(s) = self.index.get_mut(slot) {
+            if *s == NO_SLOT {
+                *s = value;
+                return;
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Rebuilds the index after entries moved.
     fn reindex(&mut self) {
         self.index.clear();
         let hashed = self
             .packed
             .first()
+            .or(self.fresh.first())
             .is_some_and(|(k, _)| k.index_hash().is_some());
         if !hashed || self.packed.len() < MIN_INDEXED {
             self.index.shrink_to_fit();
             return;
         }
-        let slots = (self.packed.len() * 3 / 2).next_power_of_two();
+        // Room for every fresh entry the vector takes before the next merge, at most two
+        // thirds full.
+        let slots = ((self.packed.len() + self.fresh_limit() + 1) * 3 / 2).next_power_of_two();
         if self.index.capacity() != slots {
             self.index = Vec::with_capacity(slots);
         }
         self.index.resize(slots, NO_SLOT);
-        let mask = slots - 1;
-        for (i, (k, _)) in self.packed.iter().enumerate() {
-            let mut slot = (k.index_hash().unwrap_or(0) as usize) & mask;
-            while self.index.get(slot).is_some_and(|s| *s != NO_SLOT) {
-                slot = (slot + 1) & mask;
+        // Positions are bounded by the peer limit, far below 2^31.
+        for i in 0..self.packed.len() {
+            if let Some(h) = self.packed.get(i).and_then(|(k, _)| k.index_hash()) {
+                self.index_insert(h, i as u32);
             }
-            if let Some(s) = self.index.get_mut(slot) {
-                // Bounded by the peer limit, far below u32::MAX.
-                *s = i as u32;
+        }
+        for i in 0..self.fresh.len() {
+            if let Some(h) = self.fresh.get(i).and_then(|(k, _)| k.index_hash()) {
+                self.index_insert(h, i as u32 | FRESH);
             }
         }
     }
@@ -190,82 +259,92 @@ impl<K: PackedKey + Clone, V> PackedMap<K, V> {
 
     /// The stored key and value under `key`.
     pub fn get_key_value(&self, key: &K) -> Option<(&K, &V)> {
-        match self.find(key) {
-            Some(i) => self.packed.get(i).map(|(k, v)| (k, v)),
-            None => self
-                .fresh
-                .get_key_value(&Fast::of(key))
-                .map(|(k, v)| (&k.0, v)),
-        }
+        let (k, v) = match self.find(key)? {
+            Slot::Packed(i) => self.packed.get(i)?,
+            Slot::Fresh(i) => self.fresh.get(i)?,
+        };
+        Some((k, v))
     }
 
     /// The value under `key`, to change.
     pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        match self.find(key) {
-            Some(i) => self.packed.get_mut(i).map(|(_, v)| v),
-            None => self.fresh.get_mut(&Fast::of(key)),
-        }
+        let (_, v) = match self.find(key)? {
+            Slot::Packed(i) => self.packed.get_mut(i)?,
+            Slot::Fresh(i) => self.fresh.get_mut(i)?,
+        };
+        Some(v)
     }
 
     /// Whether `key` is present.
     pub fn contains_key(&self, key: &K) -> bool {
-        self.find(key).is_some() || self.fresh.contains_key(&Fast::of(key))
+        self.find(key).is_some()
     }
 
     /// Stores `value` under `key`; returns the value it replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        if let Some(i) = self.find(&key) {
-            return self
-                .packed
-                .get_mut(i)
-                .map(|(_, v)| core::mem::replace(v, value));
-        }
-        let key = Fast(key);
-        if let Some(v) = self.fresh.get_mut(&key) {
+        if let Some(v) = self.get_mut(&key) {
             return Some(core::mem::replace(v, value));
         }
-        // Only for a new key: a merge would move an existing fresh key into the vector.
-        self.make_room();
-        self.fresh.insert(key, value)
+        self.add(key, value);
+        None
     }
 
     /// The value under `key`, inserted with `make` if absent; and whether it was absent.
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        match self.find(&key) {
-            // `find` just returned a valid index.
-            Some(i) => (&mut self.packed[i].1, false),
-            None => {
-                // Merge first: a merge after the insertion would move the entry returned.
-                let key = Fast(key);
-                if !self.fresh.contains_key(&key) {
-                    self.make_room();
-                }
-                match self.fresh.entry(key) {
-                    btree_map::Entry::Occupied(e) => (e.into_mut(), false),
-                    btree_map::Entry::Vacant(e) => (e.insert(make()), true),
-                }
-            }
-        }
+        let (slot, new) = match self.find(&key) {
+            Some(slot) => (slot, false),
+            None => (self.add(key, make()), true),
+        };
+        // `find` and `add` return positions of entries that exist.
+        let entry = match slot {
+            Slot::Packed(i) => &mut self.packed[i],
+            Slot::Fresh(i) => &mut self.fresh[i],
+        };
+        (&mut entry.1, new)
     }
 
-    /// Removes `key`; returns its value. O(n) for a merged entry (the vector shifts and the
-    /// index is rebuilt): peers leave rarely.
-    pub fn remove(&mut self, key: &K) -> Option<V> {
-        match self.find(key) {
-            Some(i) => {
-                let (_, v) = self.packed.remove(i);
-                self.reindex();
-                Some(v)
-            }
-            None => self.fresh.remove(&Fast::of(key)),
-        }
-    }
-
-    /// Merges the fresh entries if there are more than the vector can absorb cheaply.
-    fn make_room(&mut self) {
-        if self.fresh.len() >= MIN_FRESH.max(self.packed.len() / 8) {
+    /// Adds an absent key; returns where it went.
+    fn add(&mut self, key: K, value: V) -> Slot {
+        if self.fresh.len() >= self.fresh_limit() {
             self.pack();
         }
+        let at = self.order_position(&key).unwrap_or_else(|at| at);
+        let hash = key.index_hash();
+        let i = self.fresh.len();
+        if i == self.fresh.capacity() {
+            // Doubling, but never past the merge point: every node holds one of these per map.
+            let limit = self.fresh_limit();
+            self.fresh
+                .reserve_exact(i.max(8).min(limit.saturating_sub(i)).max(1));
+        }
+        self.fresh.push((key, value));
+        // Bounded by the peer limit, far below 2^31.
+        self.order.insert(at, i as u32);
+        if let (false, Some(h)) = (self.index.is_empty(), hash) {
+            self.index_insert(h, i as u32 | FRESH);
+        }
+        Slot::Fresh(i)
+    }
+
+    /// Removes `key`; returns its value. O(n) (entries shift and the index is rebuilt): peers
+    /// leave rarely.
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        let value = match self.find(key)? {
+            Slot::Packed(i) => self.packed.remove(i).1,
+            Slot::Fresh(i) => {
+                let (_, v) = self.fresh.remove(i);
+                let i = i as u32;
+                self.order.retain(|&o| o != i);
+                for o in &mut self.order {
+                    if *o > i {
+                        *o -= 1;
+                    }
+                }
+                v
+            }
+        };
+        self.reindex();
+        Some(value)
     }
 
     /// Merges every fresh entry into the vector, sized exactly.
@@ -273,11 +352,13 @@ impl<K: PackedKey + Clone, V> PackedMap<K, V> {
         if self.fresh.is_empty() {
             return;
         }
-        let fresh = core::mem::take(&mut self.fresh);
+        let mut fresh = core::mem::take(&mut self.fresh);
+        self.order.clear();
+        fresh.sort_unstable_by(|(a, _), (b, _)| a.fast_cmp(b));
         let old = core::mem::take(&mut self.packed);
         let mut merged = Vec::with_capacity(old.len() + fresh.len());
         let mut rest = old.into_iter();
-        for (Fast(k), v) in fresh {
+        for (k, v) in fresh {
             // The vector's entries below this key move as one run. Fresh keys fall about an
             // eighth of the map apart, so a galloping search finds the run's end in a few steps.
             let left = rest.as_slice();
@@ -301,7 +382,13 @@ impl<K: PackedKey + Clone, V> PackedMap<K, V> {
 
     /// Every entry in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
-        Merge::new(self.packed.iter().map(pair), self.fresh.iter().map(unwrap))
+        Merge::new(
+            self.packed.iter().map(pair),
+            FreshIter {
+                order: self.order.iter(),
+                fresh: &self.fresh,
+            },
+        )
     }
 
     /// Every key in key order.
@@ -315,27 +402,45 @@ impl<K: PackedKey + Clone, V> PackedMap<K, V> {
     }
 
     /// The entries whose keys fall in `range`, in key order.
-    pub fn range<R: RangeBounds<K>>(&self, range: R) -> Range<'_, K, V> {
-        let start = match range.start_bound() {
-            Bound::Included(s) => self.packed.partition_point(|(k, _)| k.fast_cmp(s).is_lt()),
-            Bound::Excluded(s) => self.packed.partition_point(|(k, _)| k.fast_cmp(s).is_le()),
-            Bound::Unbounded => 0,
-        };
-        let end = match range.end_bound() {
-            Bound::Included(e) => self.packed.partition_point(|(k, _)| k.fast_cmp(e).is_le()),
-            Bound::Excluded(e) => self.packed.partition_point(|(k, _)| k.fast_cmp(e).is_lt()),
-            Bound::Unbounded => self.packed.len(),
-        };
-        let packed = self.packed.get(start..end.max(start)).unwrap_or(&[]);
-        let fresh = self.fresh.range::<Fast<K>, _>((
-            range.start_bound().map(Fast::of),
-            range.end_bound().map(Fast::of),
-        ));
-        Merge::new(packed.iter().map(pair), fresh.map(unwrap))
+    pub fn range<R: RangeBounds<K>>(&self, range: R) -> Iter<'_, K, V> {
+        let p = span(self.packed.len(), &range, |below| {
+            self.packed.partition_point(|(k, _)| below(k))
+        });
+        let f = span(self.order.len(), &range, |below| {
+            self.order
+                .partition_point(|&i| self.fresh.get(i as usize).is_some_and(|(k, _)| below(k)))
+        });
+        Merge::new(
+            self.packed.get(p).unwrap_or(&[]).iter().map(pair),
+            FreshIter {
+                order: self.order.get(f).unwrap_or(&[]).iter(),
+                fresh: &self.fresh,
+            },
+        )
     }
 }
 
-impl<K: PackedKey + Clone, V> core::ops::Index<&K> for PackedMap<K, V> {
+/// The positions of a sorted run of `len` keys that fall in `range`, given the run's
+/// partition point for any predicate that holds on a prefix.
+fn span<K: PackedKey>(
+    len: usize,
+    range: &impl RangeBounds<K>,
+    point: impl Fn(&dyn Fn(&K) -> bool) -> usize,
+) -> core::ops::Range<usize> {
+    let start = match range.start_bound() {
+        Bound::Included(s) => point(&|k| k.fast_cmp(s).is_lt()),
+        Bound::Excluded(s) => point(&|k| k.fast_cmp(s).is_le()),
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(e) => point(&|k| k.fast_cmp(e).is_le()),
+        Bound::Excluded(e) => point(&|k| k.fast_cmp(e).is_lt()),
+        Bound::Unbounded => len,
+    };
+    start..end.max(start)
+}
+
+impl<K: PackedKey, V> core::ops::Index<&K> for PackedMap<K, V> {
     type Output = V;
 
     /// The value under `key`; panics if absent, like `BTreeMap`'s.
@@ -344,53 +449,26 @@ impl<K: PackedKey + Clone, V> core::ops::Index<&K> for PackedMap<K, V> {
     }
 }
 
-impl<K: PackedKey + Clone, V> FromIterator<(K, V)> for PackedMap<K, V> {
+impl<K: PackedKey, V> FromIterator<(K, V)> for PackedMap<K, V> {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut packed: Vec<(K, V)> = iter.into_iter().collect();
+        // Stable, so the last of equal keys is kept, as a BTreeMap's collect keeps it.
+        packed.sort_by(|(a, _), (b, _)| a.fast_cmp(b));
+        let mut deduped: Vec<(K, V)> = Vec::with_capacity(packed.len());
+        for (k, v) in packed {
+            match deduped.last_mut() {
+                Some(last) if last.0.fast_cmp(&k).is_eq() => *last = (k, v),
+                _ => deduped.push((k, v)),
+            }
+        }
+        deduped.shrink_to_fit();
         let mut map = PackedMap {
-            packed: Vec::new(),
-            fresh: iter.into_iter().map(|(k, v)| (Fast(k), v)).collect(),
-            index: Vec::new(),
+            packed: deduped,
+            ..PackedMap::default()
         };
-        map.pack();
+        map.reindex();
         map
     }
-}
-
-/// A key ordered by [`PackedKey::fast_cmp`], so the overflow map's descents use the inlined
-/// comparison too.
-#[derive(Clone, Copy, Debug)]
-#[repr(transparent)]
-pub(crate) struct Fast<K>(K);
-
-impl<K: PackedKey + Clone> Fast<K> {
-    /// The overflow map's key for a lookup. Keys are addresses: copying one is free.
-    fn of(key: &K) -> Fast<K> {
-        Fast(key.clone())
-    }
-}
-
-impl<K: PackedKey> PartialEq for Fast<K> {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.fast_cmp(&other.0).is_eq()
-    }
-}
-
-impl<K: PackedKey> Eq for Fast<K> {}
-
-impl<K: PackedKey> PartialOrd for Fast<K> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl<K: PackedKey> Ord for Fast<K> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        self.0.fast_cmp(&other.0)
-    }
-}
-
-fn unwrap<'a, K, V>((k, v): (&'a Fast<K>, &'a V)) -> (&'a K, &'a V) {
-    (&k.0, v)
 }
 
 fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
@@ -401,16 +479,36 @@ fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
 type PackedIter<'a, K, V> =
     core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
-/// The overflow half of an iteration.
-type FreshIter<I, K, V> = core::iter::Map<I, for<'a> fn((&'a Fast<K>, &'a V)) -> (&'a K, &'a V)>;
+/// The fresh half of an iteration: positions in key order, looked up in arrival order.
+pub(crate) struct FreshIter<'a, K, V> {
+    order: core::slice::Iter<'a, u32>,
+    fresh: &'a [(K, V)],
+}
 
-/// [`PackedMap::iter`]'s iterator.
-pub(crate) type Iter<'a, K, V> =
-    Merge<PackedIter<'a, K, V>, FreshIter<btree_map::Iter<'a, Fast<K>, V>, K, V>>;
+impl<'a, K, V> FreshIter<'a, K, V> {
+    fn at(&self, i: u32) -> Option<(&'a K, &'a V)> {
+        self.fresh.get(i as usize).map(pair)
+    }
+}
 
-/// [`PackedMap::range`]'s iterator.
-pub(crate) type Range<'a, K, V> =
-    Merge<PackedIter<'a, K, V>, FreshIter<btree_map::Range<'a, Fast<K>, V>, K, V>>;
+impl<'a, K, V> Iterator for FreshIter<'a, K, V> {
+    type Item = (&'a K, &'a V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let i = *self.order.next()?;
+        self.at(i)
+    }
+}
+
+impl<K, V> DoubleEndedIterator for FreshIter<'_, K, V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let i = *self.order.next_back()?;
+        self.at(i)
+    }
+}
+
+/// [`PackedMap::iter`]'s and [`PackedMap::range`]'s iterator.
+pub(crate) type Iter<'a, K, V> = Merge<PackedIter<'a, K, V>, FreshIter<'a, K, V>>;
 
 /// Two key-ordered iterators with disjoint keys, merged into one, from either end.
 ///
@@ -492,6 +590,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::collections::BTreeMap;
     use proptest::prelude::*;
 
     #[derive(Clone, Debug)]
@@ -556,10 +655,13 @@ mod tests {
                     Op::Pack => map.pack(),
                 }
                 prop_assert_eq!(map.len(), model.len());
-                prop_assert!(map.fresh.len() <= MIN_FRESH.max(map.packed.len() / 8) + 1);
+                prop_assert!(map.fresh.len() <= MIN_FRESH.max(map.packed.len() / 8));
+                prop_assert_eq!(map.order.len(), map.fresh.len());
             }
             // The lookups below go through the index whenever the vector is large.
             prop_assert_eq!(map.index.is_empty(), map.packed.len() < MIN_INDEXED);
+            let filled = map.index.iter().filter(|s| **s != NO_SLOT).count();
+            prop_assert!(map.index.is_empty() || filled == map.len());
             prop_assert!(map.iter().eq(model.iter()));
             prop_assert!(map.iter().rev().eq(model.iter().rev()));
             for k in 0..600 {
