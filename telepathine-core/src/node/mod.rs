@@ -340,17 +340,18 @@ impl Node {
     /// A fingerprint of the user-visible state held for `origin` (live keys, values, expiry):
     /// equal fingerprints mean equal views.
     pub fn fingerprint(&self, origin: &SocketAddr) -> Option<u64> {
-        let s = self.store.origins.get(origin)?;
-        let mut h = crate::wire::fnv1a64(&s.generation.to_le_bytes(), 0xcbf2_9ce4_8422_2325);
-        for (k, e) in s.iter() {
-            if let (crate::wire::Key::User(k), crate::wire::Value::Bytes(v)) = (k, &e.value) {
-                h = crate::wire::fnv1a64(k.as_bytes(), h);
-                h = crate::wire::fnv1a64(&[0xff], h);
-                h = crate::wire::fnv1a64(v, h);
-                h = crate::wire::fnv1a64(&e.expires_at.unwrap_or(0).to_le_bytes(), h);
-            }
-        }
-        Some(h)
+        self.store.origins.get(origin).map(fingerprint)
+    }
+
+    /// `(origin, generation, fingerprint)` of every origin held, in address order: what
+    /// [`Node::peer_generation`] and [`Node::fingerprint`] give for each, in one pass instead
+    /// of two lookups per origin (a simulator comparing every node's view of every origin makes
+    /// N² of them).
+    pub fn views(&self) -> impl Iterator<Item = (SocketAddr, u64, u64)> + '_ {
+        self.store
+            .origins
+            .iter()
+            .map(|(a, s)| (*a, s.generation, fingerprint(s)))
     }
 
     /// Peers that currently send this node heartbeats (it monitors them).
@@ -370,6 +371,21 @@ impl Node {
             .values()
             .fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
     }
+}
+
+/// The fingerprint of one origin's user-visible state: its generation, then every live key with
+/// its value and expiry.
+fn fingerprint(s: &crate::state::OriginState) -> u64 {
+    let mut h = crate::wire::fnv1a64(&s.generation.to_le_bytes(), 0xcbf2_9ce4_8422_2325);
+    for (k, e) in s.iter() {
+        if let (crate::wire::Key::User(k), crate::wire::Value::Bytes(v)) = (k, &e.value) {
+            h = crate::wire::fnv1a64(k.as_bytes(), h);
+            h = crate::wire::fnv1a64(&[0xff], h);
+            h = crate::wire::fnv1a64(v, h);
+            h = crate::wire::fnv1a64(&e.expires_at.unwrap_or(0).to_le_bytes(), h);
+        }
+    }
+    h
 }
 
 #[cfg(test)]
