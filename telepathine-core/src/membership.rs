@@ -84,6 +84,18 @@ impl Membership {
         m
     }
 
+    /// Seeds the peer map's and the ring's hash indexes with this node's secret.
+    pub fn reseed(&mut self, seed: u64) {
+        self.peers.reseed(seed);
+        self.ring.reseed(seed);
+    }
+
+    /// The secrets of the peer map's and the ring's indexes.
+    #[cfg(test)]
+    pub fn index_seeds(&self) -> [u64; 2] {
+        [self.peers.seed(), self.ring.seed()]
+    }
+
     pub fn is_alive(&self, peer: &SocketAddr) -> bool {
         self.peers.get(peer).is_some_and(|p| p.dead.is_none())
     }

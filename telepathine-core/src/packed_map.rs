@@ -38,8 +38,9 @@ pub(crate) trait PackedKey: Ord {
         self.cmp(other)
     }
 
-    /// A well-mixed hash of the key, for keys looked up one at a time often enough to deserve
-    /// a hash index; `None` (the default) leaves lookups to the binary search.
+    /// The key folded into 64 bits (distinct keys should fold to distinct values; the map mixes
+    /// the result with its seed), for keys looked up one at a time often enough to deserve a
+    /// hash index; `None` (the default) leaves lookups to the binary search.
     fn index_hash(&self) -> Option<u64> {
         None
     }
@@ -65,13 +66,14 @@ impl PackedKey for core::net::SocketAddr {
                 ((bits >> 64) as u64 ^ bits as u64).rotate_left(16) ^ u64::from(a.scope_id())
             }
         } ^ u64::from(self.port());
-        Some(mix(folded))
+        Some(folded)
     }
 }
 
-/// The splitmix64 finaliser: nearby addresses land far apart in the index.
+/// The splitmix64 finaliser: nearby addresses land far apart in the index, and the seed mixed
+/// in before it decides where.
 #[inline]
-fn mix(mut h: u64) -> u64 {
+pub(crate) fn mix(mut h: u64) -> u64 {
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;
@@ -96,7 +98,7 @@ impl PackedKey for (u64, core::net::SocketAddr) {
 impl PackedKey for u16 {
     fn index_hash(&self) -> Option<u64> {
         // Few distinct values, so probe sequences collide and wrap in the tests.
-        Some(mix(u64::from(*self % 256)))
+        Some(u64::from(*self % 256))
     }
 }
 #[cfg(test)]
@@ -121,6 +123,11 @@ pub(crate) struct PackedMap<K, V> {
     /// entries touches a cache line per step, and a simulated cluster's lookups nearly all
     /// start cold: the index makes a hit two lines and a miss (a newcomer, during a join) one.
     index: Vec<u32>,
+
+    /// Mixed into every key's hash. Keys are peers' addresses, which anyone may choose: with
+    /// a fixed hash, addresses picked to share their low bits would pile into one probe run and
+    /// turn every lookup into a scan. A node seeds its maps from its own secret randomness.
+    seed: u64,
 }
 
 /// Marks an index slot that holds a position in `fresh`.
@@ -140,6 +147,7 @@ impl<K, V> Default for PackedMap<K, V> {
             fresh: Vec::new(),
             order: Vec::new(),
             index: Vec::new(),
+            seed: 0,
         }
     }
 }
@@ -160,9 +168,27 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         MIN_FRESH.max(self.packed.len() / 8)
     }
 
+    /// Sets the secret mixed into the index's hashes (the `seed` field says why).
+    pub fn reseed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.reindex();
+    }
+
+    /// The secret mixed into the index's hashes.
+    #[cfg(test)]
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// `key`'s place in the index, before probing.
+    #[inline]
+    fn hash(&self, key: &K) -> Option<u64> {
+        key.index_hash().map(|h| mix(h ^ self.seed))
+    }
+
     /// Where `key` is stored.
     fn find(&self, key: &K) -> Option<Slot> {
-        if let (false, Some(h)) = (self.index.is_empty(), key.index_hash()) {
+        if let (false, Some(h)) = (self.index.is_empty(), self.hash(key)) {
             let mask = self.index.len() - 1;
             let mut slot = (h as usize) & mask;
             loop {
@@ -220,6 +246,28 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         }
     }
 
+    /// Index slots visited to find `key` (1 when it sits in its home slot).
+    #[cfg(test)]
+    fn probes(&self, key: &K) -> usize {
+        let (false, Some(h)) = (self.index.is_empty(), self.hash(key)) else {
+            return 0;
+        };
+        let mask = self.index.len() - 1;
+        let home = (h as usize) & mask;
+        let mut n = 1;
+        while self.index.get((home + n - 1) & mask).is_some_and(|&i| {
+            let entry = if i & FRESH != 0 {
+                self.fresh.get((i & !FRESH) as usize)
+            } else {
+                self.packed.get(i as usize)
+            };
+            i != NO_SLOT && entry.is_none_or(|(k, _)| k != key)
+        }) {
+            n += 1;
+        }
+        n
+    }
+
     /// Rebuilds the index after entries moved.
     fn reindex(&mut self) {
         self.index.clear();
@@ -241,12 +289,12 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         self.index.resize(slots, NO_SLOT);
         // Positions are bounded by the peer limit, far below 2^31.
         for i in 0..self.packed.len() {
-            if let Some(h) = self.packed.get(i).and_then(|(k, _)| k.index_hash()) {
+            if let Some(h) = self.packed.get(i).and_then(|(k, _)| self.hash(k)) {
                 self.index_insert(h, i as u32);
             }
         }
         for i in 0..self.fresh.len() {
-            if let Some(h) = self.fresh.get(i).and_then(|(k, _)| k.index_hash()) {
+            if let Some(h) = self.fresh.get(i).and_then(|(k, _)| self.hash(k)) {
                 self.index_insert(h, i as u32 | FRESH);
             }
         }
@@ -309,7 +357,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
             self.pack();
         }
         let at = self.order_position(&key).unwrap_or_else(|at| at);
-        let hash = key.index_hash();
+        let hash = self.hash(&key);
         let i = self.fresh.len();
         if i == self.fresh.capacity() {
             // Doubling, but never past the merge point: every node holds one of these per map.
@@ -630,9 +678,11 @@ mod tests {
             ops in proptest::collection::vec(op(), 0..1500),
             ranges in proptest::collection::vec((any::<u8>(), 0u16..600, any::<u8>(), 0u16..600), 8),
             zigzag in proptest::collection::vec(any::<bool>(), 0..700),
+            seed in any::<u64>(),
         ) {
             let mut model = BTreeMap::new();
             let mut map = PackedMap::default();
+            map.reseed(seed);
             for op in ops {
                 match op {
                     Op::Insert(k, v) => prop_assert_eq!(map.insert(k, v), model.insert(k, v)),
@@ -721,6 +771,37 @@ mod tests {
             prop_assert_eq!(a.fast_cmp(&b), a.cmp(&b));
             prop_assert_eq!((7u64, a).fast_cmp(&(7, b)), (7u64, a).cmp(&(7, b)));
         }
+    }
+
+    #[test]
+    fn a_secret_seed_scatters_addresses_chosen_to_collide() {
+        use core::net::{Ipv4Addr, SocketAddr};
+        // What an attacker can compute without the seed: addresses whose hashes share their
+        // low twelve bits, so all land in one slot of any index up to 4,096 slots.
+        let unseeded: PackedMap<SocketAddr, ()> = PackedMap::default();
+        let chosen: Vec<SocketAddr> = (0..u32::MAX)
+            .map(|i| SocketAddr::from((Ipv4Addr::from(0x0a00_0000 + i), 7000)))
+            .filter(|a| unseeded.hash(a).is_some_and(|h| h & 0xfff == 0))
+            .take(300)
+            .collect();
+        let mut exposed = PackedMap::default();
+        let mut seeded = PackedMap::default();
+        seeded.reseed(0x05ee_d0fa_70de);
+        for a in &chosen {
+            exposed.insert(*a, ());
+            seeded.insert(*a, ());
+        }
+        for map in [&mut exposed, &mut seeded] {
+            map.pack();
+            assert!(chosen.iter().all(|a| map.contains_key(a)));
+        }
+        let longest = |m: &PackedMap<SocketAddr, ()>| chosen.iter().map(|a| m.probes(a)).max();
+        assert!(
+            longest(&exposed) >= Some(250),
+            "the unseeded index piles them up"
+        );
+        // Linear probing at 60 % load gives runs of a few tens at worst (8 with this seed).
+        assert!(longest(&seeded) <= Some(40), "{:?}", longest(&seeded));
     }
 
     #[test]

@@ -170,6 +170,17 @@ impl Stats {
         self.peers.iter()
     }
 
+    /// Seeds the per-peer map's hash index with the node's secret.
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.peers.reseed(seed);
+    }
+
+    /// The secret of the per-peer map's index.
+    #[cfg(test)]
+    pub(crate) fn index_seed(&self) -> u64 {
+        self.peers.seed()
+    }
+
     /// Drops a forgotten peer's figures.
     pub(crate) fn forget_peer(&mut self, peer: &SocketAddr) {
         self.peers.remove(peer);

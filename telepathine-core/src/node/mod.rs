@@ -144,6 +144,11 @@ impl Node {
             .copied()
             .filter(|s| *s != id.addr)
             .collect();
+        // The per-peer maps' hash indexes mix in a secret, so that nobody can pick addresses
+        // that collide in them. Derived from the seed without a draw from `rng`, which would
+        // shift every later random choice.
+        let index_seed = crate::packed_map::mix(rng_seed ^ 0x7e1e_9a7b_1d3c_5f0e);
+        members.reseed(index_seed);
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let cookie_keys = (
             rand_core::Rng::next_u64(&mut rng),
@@ -159,9 +164,14 @@ impl Node {
             last_catch_up: None,
             catch_up_known: None,
             catch_up_backoff: 1,
-            replay: ReplayGuard::new(config.limits.max_peers),
+            replay: {
+                let mut replay = ReplayGuard::new(config.limits.max_peers);
+                replay.reseed(index_seed);
+                replay
+            },
             store: {
                 let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);
+                store.origins.reseed(index_seed);
                 // Six rounds: a change stays in every digest long enough that nodes missing
                 // it under loss hear of it before repair windows would find it (at 1,000 nodes
                 // and 10 % loss, three rounds left versions stuck for over 17 rounds).
@@ -190,7 +200,11 @@ impl Node {
             last_tick: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            stats: Stats::default(),
+            stats: {
+                let mut stats = Stats::default();
+                stats.reseed(index_seed);
+                stats
+            },
             config,
         })
     }
@@ -391,6 +405,31 @@ fn fingerprint(s: &crate::state::OriginState) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every map keyed by peers' addresses hashes with a secret from the node's seed, a
+    /// different one for another seed: nobody can precompute addresses that collide in them.
+    #[test]
+    fn every_peer_map_index_is_seeded_from_the_node_secret() {
+        let id = |port| NodeId {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            generation: 1,
+        };
+        let seeds = |node: &Node| {
+            let [peers, ring] = node.members.index_seeds();
+            [
+                node.store.origins.seed(),
+                peers,
+                ring,
+                node.stats.index_seed(),
+                node.replay.index_seed(),
+            ]
+        };
+        let a = Node::new(Config::default(), id(7000), 1).expect("valid configuration");
+        let b = Node::new(Config::default(), id(7001), 2).expect("valid configuration");
+        let (sa, sb) = (seeds(&a), seeds(&b));
+        assert!(sa.iter().all(|s| *s != 0 && *s == sa[0]), "{sa:x?}");
+        assert_ne!(sa[0], sb[0]);
+    }
 
     /// A queue keeps its room between ordinary outputs and gives back a burst's once drained.
     #[test]

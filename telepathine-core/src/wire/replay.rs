@@ -118,6 +118,17 @@ impl ReplayGuard {
         ReplayVerdict::Fresh
     }
 
+    /// Seeds the hash index of the senders' windows with the node's secret.
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.windows.reseed(seed);
+    }
+
+    /// The secret of the windows' index.
+    #[cfg(test)]
+    pub(crate) fn index_seed(&self) -> u64 {
+        self.windows.seed()
+    }
+
     /// Forgets a sender (when the node forgets the peer).
     pub fn forget(&mut self, addr: &SocketAddr) {
         self.windows.remove(addr);
