@@ -8,6 +8,10 @@ use core::time::Duration;
 
 use crate::key::NetworkKey;
 
+/// Highest `Limits::max_peers`: the per-peer maps index entries with 31-bit positions, and a
+/// node at this many peers would hold hundreds of gigabytes anyway.
+pub const MAX_PEERS_LIMIT: usize = 1 << 30;
+
 /// Everything a [`Node`](crate::Node) needs to know besides its identity and RNG seed.
 ///
 /// Build with `Config::default()` and adjust fields; [`Config::validate`] is called by
@@ -127,7 +131,8 @@ pub struct Limits {
     pub max_origin_bytes: usize,
     /// Most bytes of keys and values held over all origins.
     pub max_total_bytes: usize,
-    /// Most peers remembered; further strangers are ignored until some are forgotten.
+    /// Most peers remembered; further strangers are ignored until some are forgotten. At most
+    /// 2^30 (the per-peer maps index entries with 31-bit positions).
     pub max_peers: usize,
     /// Longest lifetime of a `say` event.
     pub max_event_lifetime: Duration,
@@ -194,6 +199,9 @@ impl Config {
         }
         if self.limits.max_frame_bytes > u32::MAX as usize {
             return Err(ConfigError("max_frame_bytes must fit in 32 bits"));
+        }
+        if self.limits.max_peers > MAX_PEERS_LIMIT {
+            return Err(ConfigError("max_peers must be at most 2^30"));
         }
         if self.phi_threshold.is_nan() || self.phi_threshold <= 0.0 || self.phi_window < 2 {
             return Err(ConfigError(

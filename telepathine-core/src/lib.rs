@@ -48,7 +48,7 @@ pub mod wire;
 
 pub use bytes::Bytes;
 pub use cipher::Cipher;
-pub use config::{Config, ConfigError, Limits};
+pub use config::{Config, ConfigError, Limits, MAX_PEERS_LIMIT};
 pub use error::CommandError;
 pub use event::{DeathCause, Event};
 pub use identity::NodeId;

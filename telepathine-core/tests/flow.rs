@@ -167,3 +167,13 @@ fn flow_settings_are_validated() {
     };
     assert!(bad.validate().is_err());
 }
+
+#[test]
+fn the_peer_limit_fits_the_maps_positions() {
+    let mut config = Config::default();
+    config.limits.max_peers = telepathine_core::MAX_PEERS_LIMIT;
+    assert!(config.validate().is_ok());
+    config.limits.max_peers += 1;
+    let err = config.validate().expect_err("over the bound");
+    assert!(err.to_string().contains("max_peers"), "{err}");
+}
