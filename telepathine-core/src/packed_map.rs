@@ -191,7 +191,8 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         if let (false, Some(h)) = (self.index.is_empty(), self.hash(key)) {
             let mask = self.index.len() - 1;
             let mut slot = (h as usize) & mask;
-            loop {
+            // The index always has empty slots; the bound only guards against a bug looping.
+            for _ in 0..self.index.len() {
                 let found = match self.index.get(slot).copied() {
                     None | Some(NO_SLOT) => return None,
                     Some(i) if i & FRESH != 0 => {
@@ -214,6 +215,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
                 }
                 slot = (slot + 1) & mask;
             }
+            return None;
         }
         if let Ok(i) = self.packed.binary_search_by(|(k, _)| k.fast_cmp(key)) {
             return Some(Slot::Packed(i));
@@ -237,8 +239,10 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     fn index_insert(&mut self, h: u64, value: u32) {
         let mask = self.index.len() - 1;
         let mut slot = (h as usize) & mask;
-        while let Some(s) = self.index.get_mut(slot) {
-            if *s == NO_SLOT {
+        for _ in 0..self.index.len() {
+            if let Some(s) = self.index.get_mut(slot)
+                && *s == NO_SLOT
+            {
                 *s = value;
                 return;
             }
@@ -488,6 +492,13 @@ fn span<K: PackedKey>(
     start..end.max(start)
 }
 
+/// Equal when both hold the same entries (however they are split between the two halves).
+impl<K: PackedKey, V: PartialEq> PartialEq for PackedMap<K, V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().eq(other.iter())
+    }
+}
+
 impl<K: PackedKey, V> core::ops::Index<&K> for PackedMap<K, V> {
     type Output = V;
 
@@ -714,6 +725,13 @@ mod tests {
             prop_assert!(map.index.is_empty() || filled == map.len());
             prop_assert!(map.iter().eq(model.iter()));
             prop_assert!(map.iter().rev().eq(model.iter().rev()));
+            // Equality sees entries, not how they are split between the halves.
+            let mut rebuilt: PackedMap<u16, u32> = model.iter().map(|(k, v)| (*k, *v)).collect();
+            prop_assert!(map == rebuilt);
+            if let Some(k) = model.keys().next() {
+                rebuilt.insert(*k, model[k].wrapping_add(1));
+                prop_assert!(map != rebuilt);
+            }
             for k in 0..600 {
                 prop_assert_eq!(map.get_key_value(&k), model.get_key_value(&k));
                 prop_assert_eq!(map.contains_key(&k), model.contains_key(&k));

@@ -105,7 +105,7 @@ pub struct PeerStats {
 /// Everything a node counts. Keys of the maps are message kinds (`syn`, `synack`, `ack`,
 /// `heartbeat`) and drop reasons; per-peer figures are read with [`Stats::peer`] and
 /// [`Stats::peers`].
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stats {
     /// Sent, by message kind.
     pub sent: BTreeMap<&'static str, Traffic>,
@@ -133,22 +133,6 @@ pub struct Stats {
     /// `BTreeMap`: every message sent or received updates it, and the hash-indexed map makes
     /// that a couple of cache lines instead of a tree descent.
     peers: PackedMap<SocketAddr, PeerStats>,
-}
-
-impl PartialEq for Stats {
-    fn eq(&self, other: &Self) -> bool {
-        self.sent == other.sent
-            && self.received == other.received
-            && self.dropped == other.dropped
-            && self.rounds == other.rounds
-            && self.entries_applied == other.entries_applied
-            && self.writes_refused == other.writes_refused
-            && self.deltas_throttled == other.deltas_throttled
-            && self.catch_ups == other.catch_ups
-            && self.accusations == other.accusations
-            && self.rebirths == other.rebirths
-            && self.peers.iter().eq(other.peers.iter())
-    }
 }
 
 impl Stats {
