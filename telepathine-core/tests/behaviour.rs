@@ -519,3 +519,28 @@ fn per_peer_traffic_adds_up_and_round_trips_are_estimated() {
         assert!((80.0..=110.0).contains(&rtt), "peer {i}: {rtt} ms");
     }
 }
+
+/// `Node::views` lists, in address order, exactly what `peer_generation` and `fingerprint` give
+/// origin by origin, and a value written by a peer changes that peer's fingerprint everywhere.
+#[test]
+fn views_agree_with_lookups_origin_by_origin() {
+    let mut net = Net::new(5, |_| fast());
+    net.run_until(3_000);
+    let before = net.node(4).fingerprint(&addr(2));
+    let t = at(&net);
+    net.node(2).set(t, "colour", "teal").unwrap();
+    net.run_until(6_000);
+    for i in 0..5 {
+        let node = net.node(i);
+        let views: Vec<_> = node.views().collect();
+        assert_eq!(views.len(), 5, "node {i} holds every origin");
+        assert!(views.windows(2).all(|w| w[0].0 < w[1].0), "address order");
+        for (origin, generation, fingerprint) in views {
+            assert_eq!(node.peer_generation(&origin), Some(generation));
+            assert_eq!(node.fingerprint(&origin), Some(fingerprint));
+        }
+    }
+    let after = net.node(4).fingerprint(&addr(2));
+    assert_ne!(before, after, "the write shows in the fingerprint");
+    assert_eq!(after, net.node(2).fingerprint(&addr(2)));
+}
