@@ -247,10 +247,12 @@ impl Node {
             seq: self.seq,
             body,
         };
-        let Ok(plain) = postcard::to_allocvec(&msg) else {
+        // Most messages are a few dozen bytes; a catch-up's buffer grows by doubling.
+        let Ok(payload) = self.sealer.seal_with(&mut self.rng, 256, |out| {
+            crate::wire::encode_into(&msg, out)
+        }) else {
             return;
         };
-        let payload = self.sealer.seal(&plain, &mut self.rng);
         let kind = if payload.len() <= self.config.datagram_budget {
             TransmitKind::Datagram
         } else if self.config.streams && payload.len() <= self.config.limits.max_frame_bytes {

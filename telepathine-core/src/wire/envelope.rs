@@ -91,11 +91,28 @@ impl Sealer {
 
     /// Wraps `body` into an envelope, sealing it with a fresh random nonce when keyed.
     pub fn seal<R: Rng>(&self, body: &[u8], rng: &mut R) -> Vec<u8> {
-        let mut out = Vec::with_capacity(body.len() + self.overhead());
+        let sealed: Result<_, core::convert::Infallible> =
+            self.seal_with(rng, body.len(), |out| {
+                out.extend_from_slice(body);
+                Ok(())
+            });
+        sealed.unwrap_or_else(|never| match never {})
+    }
+
+    /// Like [`Sealer::seal`], but `write` appends the body straight into the envelope (sealed
+    /// in place afterwards), so a message costs one buffer and no copy; `capacity` is a guess
+    /// at the body's size. An error from `write` is returned as is.
+    pub fn seal_with<R: Rng, E>(
+        &self,
+        rng: &mut R,
+        capacity: usize,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<Vec<u8>, E> {
+        let mut out = Vec::with_capacity(capacity + self.overhead());
         match &self.key {
             None => {
                 out.extend_from_slice(&self.header(None, 0));
-                out.extend_from_slice(body);
+                write(&mut out)?;
             }
             Some((aead, key_id)) => {
                 let cipher = aead.cipher();
@@ -106,7 +123,7 @@ impl Sealer {
                 rng.fill_bytes(nonce);
                 out.extend_from_slice(&header);
                 out.extend_from_slice(nonce);
-                out.extend_from_slice(body);
+                write(&mut out)?;
                 let start = HEADER_LEN + nonce.len();
                 // Encryption fails only for plaintexts of 64 GiB and more (AES-GCM-SIV's
                 // limit; XChaCha's is 256 GiB), far past our frame cap.
@@ -116,7 +133,7 @@ impl Sealer {
                 }
             }
         }
-        out
+        Ok(out)
     }
 
     /// Checks the header and, on a private network, authenticates and decrypts; returns the

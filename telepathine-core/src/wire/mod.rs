@@ -45,6 +45,36 @@ pub fn cluster_id(cluster: &str) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
+/// Appends `value`'s postcard encoding to `out`: a message is encoded straight into its
+/// envelope, with no buffer of its own to allocate and copy.
+pub fn encode_into<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut alloc::vec::Vec<u8>,
+) -> postcard::Result<()> {
+    postcard::serialize_with_flavor(value, Append(out))
+}
+
+/// A postcard output that appends to a vector it borrows.
+struct Append<'a>(&'a mut alloc::vec::Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 /// Exact encoded size of `value` in postcard, without encoding it.
 pub fn encoded_len<T: serde::Serialize + ?Sized>(value: &T) -> usize {
     postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
