@@ -89,7 +89,7 @@ pub struct Node {
     /// Whether this node's last exchanges showed a disagreement its next digests must repair.
     repair: bool,
     /// Cookies peers gave this node, echoed in later exchanges with them.
-    cookies: alloc::collections::BTreeMap<SocketAddr, u64>,
+    cookies: crate::packed_map::PackedMap<SocketAddr, u64>,
     /// Peers sent a `Syn` that could not echo their cookie, until they answer.
     blind_syns: alloc::collections::BTreeSet<SocketAddr>,
     /// Peers this node's own state accuses, mirrored from it so that each heartbeat received
@@ -156,7 +156,11 @@ impl Node {
         );
         Ok(Node {
             cookie_keys,
-            cookies: alloc::collections::BTreeMap::new(),
+            cookies: {
+                let mut cookies = crate::packed_map::PackedMap::default();
+                cookies.reseed(index_seed);
+                cookies
+            },
             blind_syns: alloc::collections::BTreeSet::new(),
             accusing: alloc::collections::BTreeSet::new(),
             repair: true,
@@ -422,6 +426,7 @@ mod tests {
                 ring,
                 node.stats.index_seed(),
                 node.replay.index_seed(),
+                node.cookies.seed(),
             ]
         };
         let a = Node::new(Config::default(), id(7000), 1).expect("valid configuration");
