@@ -91,11 +91,10 @@ impl Sealer {
 
     /// Wraps `body` into an envelope, sealing it with a fresh random nonce when keyed.
     pub fn seal<R: Rng>(&self, body: &[u8], rng: &mut R) -> Vec<u8> {
-        let sealed: Result<_, core::convert::Infallible> =
-            self.seal_with(rng, body.len(), |out| {
-                out.extend_from_slice(body);
-                Ok(())
-            });
+        let sealed: Result<_, core::convert::Infallible> = self.seal_with(rng, body.len(), |out| {
+            out.extend_from_slice(body);
+            Ok(())
+        });
         sealed.unwrap_or_else(|never| match never {})
     }
 
