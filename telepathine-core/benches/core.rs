@@ -136,7 +136,8 @@ fn populated(n: u32) -> Node {
                 version: 1,
                 value: Value::Bytes(Bytes::from_static(b"v")),
                 expires_at: None,
-            }],
+            }]
+            .into(),
         })
         .collect();
     for (seq, chunk) in origins.chunks(5_000).enumerate() {

@@ -84,7 +84,7 @@ fn ack(origin: SocketAddr, generation: u64, up_to: u64, entries: Vec<WireEntry>)
             from_version: 0,
             up_to,
             gc_floor: 0,
-            entries,
+            entries: entries.into(),
         }],
     })
 }
@@ -281,7 +281,7 @@ fn a_forged_history_of_a_node_is_overturned_by_a_new_generation() {
             from_version: 2,
             up_to: 1_000,
             gc_floor: 0,
-            entries: vec![user("evil", 1_000, b"x")],
+            entries: vec![user("evil", 1_000, b"x")].into(),
         }],
     });
     let bytes = f.seal(addr(2), lie);

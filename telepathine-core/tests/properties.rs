@@ -79,7 +79,7 @@ fn any_delta() -> impl Strategy<Value = Delta> {
                 from_version,
                 up_to,
                 gc_floor,
-                entries,
+                entries: entries.into(),
             },
         );
     proptest::collection::vec(origin, 0..4).prop_map(|origins| Delta { origins })

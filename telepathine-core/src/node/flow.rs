@@ -188,7 +188,7 @@ mod tests {
         };
         first_entry_only(&mut delta);
         assert_eq!(delta.origins.len(), 1);
-        assert_eq!(delta.origins[0].entries, alloc::vec![entry(5)]);
+        assert_eq!(delta.origins[0].entries.as_slice(), [entry(5)]);
         assert_eq!(
             delta.origins[0].up_to, 5,
             "the receiver advances to that entry only"

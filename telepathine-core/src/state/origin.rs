@@ -255,7 +255,7 @@ impl OriginState {
             // Tombstones below a floor this node accepted never reached it either, so it must
             // advertise that floor too, or a peer holding a deleted key would keep it.
             gc_floor: self.gc_floor().max(self.accepted_floor()),
-            entries: Vec::new(),
+            entries: crate::wire::WireEntries::new(),
         };
         if from >= self.max_version && from != 0 {
             return None;

@@ -32,7 +32,7 @@ fn snapshot(up_to: u64, gc_floor: u64, entries: Vec<crate::wire::WireEntry>) -> 
         from_version: 0,
         up_to,
         gc_floor,
-        entries,
+        entries: entries.into(),
     }
 }
 

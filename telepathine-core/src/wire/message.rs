@@ -176,8 +176,14 @@ pub struct OriginDelta {
     /// Highest garbage-collected tombstone version at the sender.
     pub gc_floor: u64,
     /// The changes, strictly increasing in version, within `(from_version, up_to]`.
-    pub entries: Vec<WireEntry>,
+    pub entries: WireEntries,
 }
+
+/// An origin's run of entries in a [`OriginDelta`]. Most runs hold one entry (a joining node
+/// receives each peer's status record alone), so one is kept inline: decoding or building a
+/// delta of N origins then allocates once, not N + 1 times. Encoded as a sequence, exactly like
+/// a `Vec`.
+pub type WireEntries = smallvec::SmallVec<[WireEntry; 1]>;
 
 /// One versioned entry of an origin's state.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

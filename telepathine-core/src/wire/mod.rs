@@ -12,7 +12,8 @@ mod replay;
 pub use envelope::{HEADER_LEN, Sealer};
 pub use framing::{FRAME_HEADER_LEN, FrameDecoder, FrameError, encode_frame};
 pub use message::{
-    Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntry,
+    Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntries,
+    WireEntry,
 };
 pub(crate) use packed::entry_len as packed_entry_len;
 pub use replay::{ReplayGuard, ReplayVerdict};
