@@ -19,6 +19,7 @@ use siphasher::sip::SipHasher24;
 
 use super::Node;
 use super::flow::{SHUT, first_entry_only, within_room};
+use crate::packed_map::PackedKey;
 use crate::wire::{Body, Cover, Delta, Digest};
 
 /// Room kept free in an envelope for the message fields around a digest or delta.
@@ -226,13 +227,17 @@ impl Node {
         if !in_sync && digest.cover != Cover::All {
             // Push what changed here recently and the initiator did not mention: it most likely
             // holds the version from before the change.
-            let listed: alloc::collections::BTreeSet<SocketAddr> =
+            // One sorted vector: a set built per Syn cost a node allocation per listed origin.
+            let mut listed: alloc::vec::Vec<SocketAddr> =
                 digest.entries.iter().map(|e| e.origin).collect();
+            listed.sort_unstable_by(|a, b| a.fast_cmp(b));
             let cover = digest.cover;
             let pushes: alloc::vec::Vec<(SocketAddr, u64)> = self
                 .store
                 .hot(self.recent_since(), move |o| {
-                    *o == from || listed.contains(o) || cover.contains(o)
+                    *o == from
+                        || listed.binary_search_by(|l| l.fast_cmp(o)).is_ok()
+                        || cover.contains(o)
                 })
                 .take(MAX_HOT_PUSHES)
                 .collect();

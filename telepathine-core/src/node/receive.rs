@@ -272,7 +272,19 @@ impl Node {
     }
 
     pub(super) fn process_changes(&mut self, changes: Vec<Change>) {
+        let mut last_new = None;
         for c in changes {
+            // A newcomer's status record arrives with it, and judging it again would find the
+            // verdict that the newcomer's own change just reached: the state is already whole.
+            if let Change::Status { origin } = c
+                && last_new == Some(origin)
+            {
+                continue;
+            }
+            last_new = match c {
+                Change::Origin { origin, .. } => Some(origin),
+                _ => None,
+            };
             self.on_change(c);
         }
     }

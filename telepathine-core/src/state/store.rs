@@ -125,7 +125,11 @@ impl Store {
             if now.saturating_since(s.changed_at) > self.hot_window || s.hot_from > s.max_version {
                 s.hot_from = s.max_version;
             }
-            self.recent.remove(&(s.changed_at, origin));
+            // Unchanged time (every newcomer, created at `now`): inserting alone has the same
+            // effect, and spares a tree descent per origin of a join.
+            if s.changed_at != now {
+                self.recent.remove(&(s.changed_at, origin));
+            }
             s.changed_at = now;
             self.note_recent(now, origin);
         }
