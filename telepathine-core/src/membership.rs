@@ -59,6 +59,10 @@ pub(crate) struct Membership {
     pub peers: PackedMap<SocketAddr, PeerState>,
     /// Live nodes (this one included) by ring position.
     ring: PackedMap<(u64, SocketAddr), ()>,
+    /// The last [`Membership::successors_cached`] answer, `(node, k, successors)`, until the
+    /// ring changes: a node asks for its own monitors every heartbeat, and in a quiet cluster
+    /// the answer stays the same while each asking cost two searches of the ring.
+    successors_memo: Option<(SocketAddr, usize, Vec<SocketAddr>)>,
     /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
     live_list: Vec<SocketAddr>,
     /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
@@ -133,6 +137,7 @@ impl Membership {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
                 self.ring.insert((ring_hash(&peer), peer), ());
+                self.successors_memo = None;
                 if entry.live_pos == UNLISTED {
                     // Bounded by the peer limit, far below u32::MAX.
                     entry.live_pos = self.live_list.len() as u32;
@@ -146,6 +151,7 @@ impl Membership {
             } else {
                 self.dead_set.insert(peer);
                 self.ring.remove(&(ring_hash(&peer), peer));
+                self.successors_memo = None;
                 self.unlist(&peer);
             }
         }
@@ -183,6 +189,7 @@ impl Membership {
         self.peers.remove(peer);
         self.dead_set.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
+        self.successors_memo = None;
         self.monitored.remove(peer);
         self.accusations.remove(peer);
         for by in self.accusations.values_mut() {
@@ -216,6 +223,19 @@ impl Membership {
             .collect()
     }
 
+    /// [`Membership::successors`], remembered until the ring changes.
+    pub fn successors_cached(&mut self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
+        if let Some((n, memo_k, found)) = &self.successors_memo
+            && n == node
+            && *memo_k == k
+        {
+            return found.clone();
+        }
+        let found = self.successors(node, k);
+        self.successors_memo = Some((*node, k, found.clone()));
+        found
+    }
+
     /// Number of monitors `node` can have given the live membership.
     pub fn possible_monitors(&self, node: &SocketAddr, k: usize) -> usize {
         let others =
@@ -236,6 +256,42 @@ mod tests {
 
     fn a(p: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, 1], p))
+    }
+
+    /// The remembered answer is the ring's answer after every kind of change: a death, a
+    /// return, a newcomer and a removal.
+    #[test]
+    fn remembered_successors_follow_the_ring() {
+        let me = a(0);
+        let mut m = Membership::new(me);
+        for p in 1..12 {
+            m.judge(a(p), None, Timestamp::ZERO);
+        }
+        let before = m.successors_cached(&me, 3);
+        assert_eq!(before, m.successors(&me, 3));
+        m.judge(before[0], Some(DeathCause::Failed), Timestamp::ZERO);
+        let after_death = m.successors_cached(&me, 3);
+        assert!(!after_death.contains(&before[0]));
+        assert_eq!(after_death, m.successors(&me, 3));
+        m.judge(before[0], None, Timestamp::ZERO);
+        assert_eq!(m.successors_cached(&me, 3), before, "back in its place");
+        // Newcomers until one lands among the first three successors.
+        let mut p = 12;
+        while m.successors(&me, 3) == before {
+            m.judge(a(p), None, Timestamp::ZERO);
+            p += 1;
+        }
+        assert_eq!(m.successors_cached(&me, 3), m.successors(&me, 3));
+        assert_ne!(m.successors_cached(&me, 3), before);
+        let first = m.successors(&me, 3)[0];
+        m.remove(&first);
+        assert!(!m.successors_cached(&me, 3).contains(&first));
+        assert_eq!(m.successors_cached(&me, 3), m.successors(&me, 3));
+        assert_eq!(
+            m.successors_cached(&a(1), 2),
+            m.successors(&a(1), 2),
+            "other nodes"
+        );
     }
 
     #[test]

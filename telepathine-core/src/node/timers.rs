@@ -133,7 +133,7 @@ impl Node {
     fn heartbeat_tick(&mut self) {
         let me = self.id.addr;
         let incarnation = self.store.status(&me).incarnation;
-        let monitors = self.members.successors(&me, self.config.monitors);
+        let monitors = self.members.successors_cached(&me, self.config.monitors);
         let released: Vec<SocketAddr> = self
             .members
             .monitors
