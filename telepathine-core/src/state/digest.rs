@@ -1,7 +1,6 @@
 //! Scuttlebutt reconciliation: digests that fit a datagram, their comparison, and deltas cut to
 //! a byte budget in scuttle-depth order.
 
-use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 use rand_core::Rng;
@@ -83,7 +82,8 @@ impl Store {
         recent.entries.retain(|e| e.origin != self.me);
         room -= recent.entries.iter().map(entry_size).sum::<usize>();
         digest.entries = own.into_iter().chain(recent.entries).collect();
-        let listed: BTreeSet<SocketAddr> = digest.entries.iter().map(|e| e.origin).collect();
+        let mut listed: Vec<SocketAddr> = digest.entries.iter().map(|e| e.origin).collect();
+        listed.sort_unstable_by(|a, b| a.fast_cmp(b));
         // Then a window over the address space, wrapping around.
         let start = cursor.unwrap_or_else(|| *self.origins.keys().next().unwrap_or(&self.me));
         let window = self
@@ -93,7 +93,7 @@ impl Store {
         let (mut first, mut last) = (None, None);
         for (origin, state) in window {
             let e = digest_entry((origin, state));
-            if !listed.contains(origin) {
+            if listed.binary_search_by(|l| l.fast_cmp(origin)).is_err() {
                 let size = entry_size(&e);
                 if size > room {
                     *cursor = Some(*origin);
