@@ -63,6 +63,8 @@ pub(crate) struct Membership {
     /// ring changes: a node asks for its own monitors every heartbeat, and in a quiet cluster
     /// the answer stays the same while each asking cost two searches of the ring.
     successors_memo: Option<(SocketAddr, usize, Vec<SocketAddr>)>,
+    /// The same for [`Membership::predecessors_cached`] (the peers a node monitors).
+    predecessors_memo: Option<(SocketAddr, usize, Vec<SocketAddr>)>,
     /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
     live_list: Vec<SocketAddr>,
     /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
@@ -137,7 +139,9 @@ impl Membership {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
                 self.ring.insert((ring_hash(&peer), peer), ());
+                // Field by field: `entry` still borrows the peer map.
                 self.successors_memo = None;
+                self.predecessors_memo = None;
                 if entry.live_pos == UNLISTED {
                     // Bounded by the peer limit, far below u32::MAX.
                     entry.live_pos = self.live_list.len() as u32;
@@ -151,7 +155,9 @@ impl Membership {
             } else {
                 self.dead_set.insert(peer);
                 self.ring.remove(&(ring_hash(&peer), peer));
+                // Field by field: `entry` still borrows the peer map.
                 self.successors_memo = None;
+                self.predecessors_memo = None;
                 self.unlist(&peer);
             }
         }
@@ -189,7 +195,7 @@ impl Membership {
         self.peers.remove(peer);
         self.dead_set.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
-        self.successors_memo = None;
+        self.forget_neighbours();
         self.monitored.remove(peer);
         self.accusations.remove(peer);
         for by in self.accusations.values_mut() {
@@ -225,15 +231,28 @@ impl Membership {
 
     /// [`Membership::successors`], remembered until the ring changes.
     pub fn successors_cached(&mut self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
-        if let Some((n, memo_k, found)) = &self.successors_memo
-            && n == node
-            && *memo_k == k
-        {
-            return found.clone();
+        if let Some(found) = remembered(&self.successors_memo, node, k) {
+            return found;
         }
         let found = self.successors(node, k);
         self.successors_memo = Some((*node, k, found.clone()));
         found
+    }
+
+    /// [`Membership::predecessors`], remembered until the ring changes.
+    pub fn predecessors_cached(&mut self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
+        if let Some(found) = remembered(&self.predecessors_memo, node, k) {
+            return found;
+        }
+        let found = self.predecessors(node, k);
+        self.predecessors_memo = Some((*node, k, found.clone()));
+        found
+    }
+
+    /// Drops the remembered neighbours after the ring changed.
+    fn forget_neighbours(&mut self) {
+        self.successors_memo = None;
+        self.predecessors_memo = None;
     }
 
     /// Number of monitors `node` can have given the live membership.
@@ -250,6 +269,17 @@ impl Membership {
     }
 }
 
+/// A remembered neighbour list, if it answers the same question.
+fn remembered(
+    memo: &Option<(SocketAddr, usize, Vec<SocketAddr>)>,
+    node: &SocketAddr,
+    k: usize,
+) -> Option<Vec<SocketAddr>> {
+    memo.as_ref()
+        .filter(|(n, memo_k, _)| n == node && *memo_k == k)
+        .map(|(_, _, found)| found.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,7 +288,7 @@ mod tests {
         SocketAddr::from(([10, 0, 0, 1], p))
     }
 
-    /// The remembered answer is the ring's answer after every kind of change: a death, a
+    /// The remembered answers are the ring's answers after every kind of change: a death, a
     /// return, a newcomer and a removal.
     #[test]
     fn remembered_successors_follow_the_ring() {
@@ -292,6 +322,12 @@ mod tests {
             m.successors(&a(1), 2),
             "other nodes"
         );
+        // Predecessors the same way.
+        let watched = m.predecessors_cached(&me, 3);
+        assert_eq!(watched, m.predecessors(&me, 3));
+        m.judge(watched[0], Some(DeathCause::Failed), Timestamp::ZERO);
+        assert!(!m.predecessors_cached(&me, 3).contains(&watched[0]));
+        assert_eq!(m.predecessors_cached(&me, 3), m.predecessors(&me, 3));
     }
 
     #[test]

@@ -25,7 +25,7 @@ impl Node {
         // A handful of peers (`monitors`), sorted so they are visited in address order.
         let mut predecessors = self
             .members
-            .predecessors(&self.id.addr, self.config.monitors);
+            .predecessors_cached(&self.id.addr, self.config.monitors);
         predecessors.sort_unstable();
         self.members.released.retain(|_, until| *until > now);
 
