@@ -231,20 +231,16 @@ impl Membership {
 
     /// [`Membership::successors`], remembered until the ring changes.
     pub fn successors_cached(&mut self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
-        if let Some(found) = remembered(&self.successors_memo, node, k) {
-            return found;
-        }
-        let found = self.successors(node, k);
+        let found =
+            remembered(&self.successors_memo, node, k).unwrap_or_else(|| self.successors(node, k));
         self.successors_memo = Some((*node, k, found.clone()));
         found
     }
 
     /// [`Membership::predecessors`], remembered until the ring changes.
     pub fn predecessors_cached(&mut self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
-        if let Some(found) = remembered(&self.predecessors_memo, node, k) {
-            return found;
-        }
-        let found = self.predecessors(node, k);
+        let found = remembered(&self.predecessors_memo, node, k)
+            .unwrap_or_else(|| self.predecessors(node, k));
         self.predecessors_memo = Some((*node, k, found.clone()));
         found
     }
