@@ -200,6 +200,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     }
 
     /// Whether the map holds nothing.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

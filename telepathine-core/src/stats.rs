@@ -2,9 +2,6 @@
 
 use alloc::collections::BTreeMap;
 use core::fmt;
-use core::net::SocketAddr;
-
-use crate::packed_map::PackedMap;
 
 /// Why an incoming message was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,7 +81,7 @@ pub struct Traffic {
 }
 
 impl Traffic {
-    fn add(&mut self, bytes: usize) {
+    pub(crate) fn add(&mut self, bytes: usize) {
         self.messages += 1;
         self.bytes += bytes as u64;
     }
@@ -103,9 +100,11 @@ pub struct PeerStats {
 }
 
 /// Everything a node counts. Keys of the maps are message kinds (`syn`, `synack`, `ack`,
-/// `heartbeat`) and drop reasons; per-peer figures are read with [`Stats::peer`] and
-/// [`Stats::peers`].
+/// `heartbeat`) and drop reasons. Per-peer figures are read with
+/// [`Node::peer_stats`](crate::Node::peer_stats) and
+/// [`Node::all_peer_stats`](crate::Node::all_peer_stats).
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Sent, by message kind.
     pub sent: BTreeMap<&'static str, Traffic>,
@@ -129,10 +128,6 @@ pub struct Stats {
     pub accusations: u64,
     /// Times this node started a new generation because a peer claimed a newer history of it.
     pub rebirths: u64,
-    /// Traffic and round-trip time per known peer (forgotten peers are dropped). Not a public
-    /// `BTreeMap`: every message sent or received updates it, and the hash-indexed map makes
-    /// that a couple of cache lines instead of a tree descent.
-    peers: PackedMap<SocketAddr, PeerStats>,
 }
 
 impl Stats {
@@ -142,58 +137,6 @@ impl Stats {
 
     pub(crate) fn received(&mut self, kind: &'static str, bytes: usize) {
         self.received.entry(kind).or_default().add(bytes);
-    }
-
-    /// Traffic and round-trip time of `peer`, if this node knows it.
-    pub fn peer(&self, peer: &SocketAddr) -> Option<&PeerStats> {
-        self.peers.get(peer)
-    }
-
-    /// Every known peer's traffic and round-trip time, in address order.
-    pub fn peers(&self) -> impl DoubleEndedIterator<Item = (&SocketAddr, &PeerStats)> {
-        self.peers.iter()
-    }
-
-    /// Seeds the per-peer map's hash index with the node's secret.
-    pub(crate) fn reseed(&mut self, seed: u64) {
-        self.peers.reseed(seed);
-    }
-
-    /// The secret of the per-peer map's index.
-    #[cfg(test)]
-    pub(crate) fn index_seed(&self) -> u64 {
-        self.peers.seed()
-    }
-
-    /// Drops a forgotten peer's figures.
-    pub(crate) fn forget_peer(&mut self, peer: &SocketAddr) {
-        self.peers.remove(peer);
-    }
-
-    pub(crate) fn sent_to(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
-        if let Some(p) = self.peer_mut(peer, cap) {
-            p.sent.add(bytes);
-        }
-    }
-
-    pub(crate) fn received_from(&mut self, peer: SocketAddr, bytes: usize, cap: usize) {
-        if let Some(p) = self.peer_mut(peer, cap) {
-            p.received.add(bytes);
-        }
-    }
-
-    /// Folds a round-trip sample into the peer's estimate (EWMA, weight 1/8 as in TCP).
-    pub(crate) fn rtt_sample(&mut self, peer: SocketAddr, ms: f64, cap: usize) {
-        if let Some(p) = self.peer_mut(peer, cap) {
-            p.rtt_ms = Some(p.rtt_ms.map_or(ms, |old| old + (ms - old) / 8.0));
-        }
-    }
-
-    fn peer_mut(&mut self, peer: SocketAddr, cap: usize) -> Option<&mut PeerStats> {
-        if self.peers.len() >= cap && !self.peers.contains_key(&peer) {
-            return None;
-        }
-        Some(self.peers.get_or_insert_with(peer, PeerStats::default).0)
     }
 
     pub(crate) fn dropped(&mut self, reason: DropReason, bytes: usize) {

@@ -506,13 +506,14 @@ fn per_peer_traffic_adds_up_and_round_trips_are_estimated() {
     let mut net = Net::new(4, |_| fast());
     net.latency = 40;
     net.run_until(3_000);
-    let stats = net.node(0).stats().clone();
-    let sent: u64 = stats.peers().map(|(_, p)| p.sent.bytes).sum();
-    let received: u64 = stats.peers().map(|(_, p)| p.received.bytes).sum();
+    let node = net.node(0);
+    let stats = node.stats().clone();
+    let sent: u64 = node.all_peer_stats().map(|(_, p)| p.sent.bytes).sum();
+    let received: u64 = node.all_peer_stats().map(|(_, p)| p.received.bytes).sum();
     assert_eq!(sent, stats.total_sent().bytes);
     assert_eq!(received, stats.total_received().bytes);
     for i in 1..4 {
-        let p = *stats.peer(&addr(i)).expect("every peer has figures");
+        let p = *node.peer_stats(&addr(i)).expect("every peer has figures");
         assert!(p.sent.messages > 0 && p.received.messages > 0, "peer {i}");
         // Two 40 ms hops, observed in 10 ms steps.
         let rtt = p.rtt_ms.expect("an exchange completed");

@@ -429,8 +429,7 @@ fn a_probe_gets_one_heartbeat_back() {
     assert_eq!(heartbeats(&mut net), before + 1);
     let to_asker = net
         .node(0)
-        .stats()
-        .peer(&asker)
+        .peer_stats(&asker)
         .expect("the asker is known")
         .sent;
     assert_eq!(to_asker.messages, 1);

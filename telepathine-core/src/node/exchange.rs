@@ -96,17 +96,9 @@ impl Node {
     /// Keeps the cookie `peer` gave this node and says whether `peer` echoed this node's own:
     /// proof that it receives at the address it claims.
     fn take_cookies(&mut self, peer: SocketAddr, cookie: u64, echo: u64) -> bool {
-        self.remember_cookie(peer, cookie);
+        self.contacts
+            .remember_cookie(peer, cookie, self.config.limits.max_peers);
         echo == self.cookie_for(peer)
-    }
-
-    fn remember_cookie(&mut self, peer: SocketAddr, cookie: u64) {
-        if cookie != 0
-            && (self.cookies.contains_key(&peer)
-                || self.cookies.len() < self.config.limits.max_peers)
-        {
-            self.cookies.insert(peer, cookie);
-        }
     }
 
     /// The most a reply to a message of `len` bytes may carry: everything for a verified peer,
@@ -177,7 +169,7 @@ impl Node {
 
     fn send_syn_with(&mut self, to: SocketAddr, digest: Digest) {
         let addressed = self.store.origins.contains_key(&to);
-        let echo = self.cookies.get(&to).copied().unwrap_or(0);
+        let echo = self.contacts.cookie(&to);
         let body = Body::Syn {
             digest,
             summary: self.store.summary(),
@@ -310,7 +302,7 @@ impl Node {
         let verified = self.take_cookies(from, cookie, echo);
         if verified && let Some(sent) = self.syn_sent.remove(&from) {
             let ms = self.now.saturating_since(sent).as_secs_f64() * 1000.0;
-            self.stats
+            self.contacts
                 .rtt_sample(from, ms, self.config.limits.max_peers);
         }
         self.apply_delta(delta);
@@ -337,7 +329,7 @@ impl Node {
         // so the full one decides whether to catch up. Only with the cookie stored (a full
         // table refuses it): the second Syn must echo it, or it would be cut and asked again.
         let blind = self.blind_syns.remove(&from);
-        if blind && verified && self.repair && self.cookies.contains_key(&from) {
+        if blind && verified && self.repair && self.contacts.cookie(&from) != 0 {
             self.send_syn(from);
         } else if verified {
             self.catch_up_with(from, origins, 0, lags_on_many(&digest, &cmp.requests));

@@ -1,6 +1,7 @@
 //! The node: the sans-IO state machine that applications and drivers talk to.
 
 mod commands;
+mod contacts;
 mod exchange;
 mod flow;
 mod liveness;
@@ -20,9 +21,9 @@ use crate::event::Event;
 use crate::identity::NodeId;
 use crate::membership::Membership;
 use crate::state::Store;
-use crate::stats::Stats;
+use crate::stats::{PeerStats, Stats};
 use crate::time::Timestamp;
-use crate::wire::{ReplayGuard, Sealer};
+use crate::wire::Sealer;
 
 /// How a [`Transmit`] must travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +72,8 @@ pub struct Node {
     running: bool,
     store: Store,
     members: Membership,
-    replay: ReplayGuard,
+    /// Replay window, cookie and traffic figures of each peer this node exchanges messages with.
+    contacts: contacts::Contacts,
     sealer: Sealer,
     seq: u64,
     digest_cursor: Option<SocketAddr>,
@@ -88,8 +90,6 @@ pub struct Node {
     syn_sent: alloc::collections::BTreeMap<SocketAddr, Timestamp>,
     /// Whether this node's last exchanges showed a disagreement its next digests must repair.
     repair: bool,
-    /// Cookies peers gave this node, echoed in later exchanges with them.
-    cookies: crate::packed_map::PackedMap<SocketAddr, u64>,
     /// Peers sent a `Syn` that could not echo their cookie, until they answer.
     blind_syns: alloc::collections::BTreeSet<SocketAddr>,
     /// Peers this node's own state accuses, mirrored from it so that each heartbeat received
@@ -156,10 +156,10 @@ impl Node {
         );
         Ok(Node {
             cookie_keys,
-            cookies: {
-                let mut cookies = crate::packed_map::PackedMap::default();
-                cookies.reseed(index_seed);
-                cookies
+            contacts: {
+                let mut contacts = contacts::Contacts::default();
+                contacts.reseed(index_seed);
+                contacts
             },
             blind_syns: alloc::collections::BTreeSet::new(),
             accusing: alloc::collections::BTreeSet::new(),
@@ -168,11 +168,6 @@ impl Node {
             last_catch_up: None,
             catch_up_known: None,
             catch_up_backoff: 1,
-            replay: {
-                let mut replay = ReplayGuard::new(config.limits.max_peers);
-                replay.reseed(index_seed);
-                replay
-            },
             store: {
                 let mut store = Store::new(id.addr, id.generation, Timestamp::ZERO);
                 store.origins.reseed(index_seed);
@@ -204,11 +199,7 @@ impl Node {
             last_tick: None,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
-            stats: {
-                let mut stats = Stats::default();
-                stats.reseed(index_seed);
-                stats
-            },
+            stats: Stats::default(),
             config,
         })
     }
@@ -236,6 +227,20 @@ impl Node {
     /// Counters of traffic and drops.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Traffic and round-trip time of `peer`, if this node has exchanged messages with it (and
+    /// not forgotten it since).
+    pub fn peer_stats(&self, peer: &SocketAddr) -> Option<&PeerStats> {
+        self.contacts.figures(peer)
+    }
+
+    /// Traffic and round-trip time of every peer this node has exchanged messages with, in
+    /// address order. The sent and received figures add up to [`Stats::total_sent`] and
+    /// [`Stats::total_received`], less the traffic of forgotten peers (and of peers beyond
+    /// `limits.max_peers`, which are not recorded).
+    pub fn all_peer_stats(&self) -> impl DoubleEndedIterator<Item = (&SocketAddr, &PeerStats)> {
+        self.contacts.all_figures()
     }
 
     /// The next datagram or frame to send.
@@ -420,14 +425,7 @@ mod tests {
         };
         let seeds = |node: &Node| {
             let [peers, ring] = node.members.index_seeds();
-            [
-                node.store.origins.seed(),
-                peers,
-                ring,
-                node.stats.index_seed(),
-                node.replay.index_seed(),
-                node.cookies.seed(),
-            ]
+            [node.store.origins.seed(), peers, ring, node.contacts.seed()]
         };
         let a = Node::new(Config::default(), id(7000), 1).expect("valid configuration");
         let b = Node::new(Config::default(), id(7001), 2).expect("valid configuration");

@@ -40,12 +40,10 @@ impl Node {
             Ok((msg, [])) => msg,
             _ => return self.stats.dropped(DropReason::Malformed, len),
         };
-        if let Err(reason) = self.admit(&msg) {
+        if let Err(reason) = self.admit(&msg, len) {
             return self.stats.dropped(reason, len);
         }
         self.stats.received(msg.body.kind(), len);
-        self.stats
-            .received_from(msg.from.addr, len, self.config.limits.max_peers);
         let from = msg.from;
         // A forgotten peer that talks to us directly is evidently back: stop ignoring it.
         if self
@@ -73,8 +71,9 @@ impl Node {
         }
     }
 
-    /// Checks everything about a decoded message before it may touch state.
-    fn admit(&mut self, msg: &Message) -> Result<(), DropReason> {
+    /// Checks everything about a decoded message of `len` bytes before it may touch state, and
+    /// counts it in the sender's figures when it passes.
+    fn admit(&mut self, msg: &Message, len: usize) -> Result<(), DropReason> {
         if !self.running {
             return Err(DropReason::Stopped);
         }
@@ -87,10 +86,13 @@ impl Node {
         if msg.from.generation == 0 || !self.well_formed(&msg.body) {
             return Err(DropReason::Malformed);
         }
-        match self
-            .replay
-            .check(msg.from.addr, msg.from.generation, msg.seq)
-        {
+        match self.contacts.admit(
+            msg.from.addr,
+            msg.from.generation,
+            msg.seq,
+            len,
+            self.config.limits.max_peers,
+        ) {
             ReplayVerdict::Fresh => Ok(()),
             ReplayVerdict::Replayed => Err(DropReason::Replayed),
             ReplayVerdict::StaleGeneration => Err(DropReason::StaleGeneration),
@@ -262,7 +264,7 @@ impl Node {
             return;
         };
         self.stats.sent(kind_name, payload.len());
-        self.stats
+        self.contacts
             .sent_to(to, payload.len(), self.config.limits.max_peers);
         self.transmits.push_back(Transmit {
             destination: self.config.map_address(to),

@@ -244,9 +244,7 @@ impl Node {
                 .map(|(a, _)| *a)
                 .collect();
             self.members.remove(&peer);
-            self.replay.forget(&peer);
-            self.stats.forget_peer(&peer);
-            self.cookies.remove(&peer);
+            self.contacts.forget(&peer);
             for a in accused {
                 self.recompute(a);
             }

@@ -15,7 +15,7 @@ use super::shared::Shared;
 use super::subscription::{HearOnce, Queue, Subscription};
 use super::traits::Runtime;
 use super::updates::{Heard, IoStats, KeyUpdate};
-use crate::{CommandError, Event, Pattern, Stats};
+use crate::{CommandError, Event, Pattern, PeerStats, Stats};
 
 /// A running (or stopped) telepathine node: peer-to-peer key/value state and events
 /// synchronised by gossip. Cheap to clone; every clone is the same node. When the last clone
@@ -320,6 +320,16 @@ impl<R: Runtime> Telepathine<R> {
     /// The node's counters: messages sent, received and dropped by reason, gossip rounds.
     pub fn stats(&self) -> Stats {
         self.shared().node().stats().clone()
+    }
+
+    /// Traffic and round-trip time of every peer this node has exchanged messages with, in
+    /// address order.
+    pub fn peer_stats(&self) -> Vec<(SocketAddr, PeerStats)> {
+        self.shared()
+            .node()
+            .all_peer_stats()
+            .map(|(addr, figures)| (*addr, *figures))
+            .collect()
     }
 
     /// The socket layer's counters.

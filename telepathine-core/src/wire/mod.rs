@@ -16,7 +16,8 @@ pub use message::{
     WireEntry,
 };
 pub(crate) use packed::entry_len as packed_entry_len;
-pub use replay::{ReplayGuard, ReplayVerdict};
+pub use replay::ReplayVerdict;
+pub(crate) use replay::Window;
 
 /// First two bytes of every message.
 pub const MAGIC: [u8; 2] = *b"TP";

@@ -58,6 +58,29 @@ pub async fn tcp_only_cluster_works<R: Runtime + Default>() {
     })
     .await;
     for n in &nodes {
+        // Per-peer figures name both other nodes and add up to no more than the totals.
+        let figures = n.peer_stats();
+        let mut named: Vec<SocketAddr> = figures.iter().map(|(a, _)| *a).collect();
+        let mut others: Vec<SocketAddr> = nodes
+            .iter()
+            .map(|o| o.peer_name())
+            .filter(|a| *a != n.peer_name())
+            .collect();
+        named.sort();
+        others.sort();
+        assert_eq!(
+            named,
+            others,
+            "{} keeps figures of its peers",
+            n.peer_name()
+        );
+        assert!(
+            figures
+                .iter()
+                .all(|(_, f)| f.sent.messages > 0 && f.received.messages > 0)
+        );
+        let sent: u64 = figures.iter().map(|(_, f)| f.sent.bytes).sum();
+        assert!(sent <= n.stats().total_sent().bytes);
         let opened = n.io_stats().connections_opened;
         assert!(
             opened <= 2,
