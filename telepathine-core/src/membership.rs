@@ -19,14 +19,7 @@ pub(crate) struct PeerState {
     pub since: Timestamp,
     /// When this node first learned of the peer.
     pub known_since: Timestamp,
-    /// Index in the live list, or [`UNLISTED`]. Kept here rather than in a map of its own:
-    /// it fits in this record's padding, where a map would cost every node about 56 bytes per
-    /// peer.
-    live_pos: u32,
 }
-
-/// `PeerState::live_pos` of a peer that is not in the live list.
-const UNLISTED: u32 = u32::MAX;
 
 /// A peer that sends heartbeats to this node.
 #[derive(Clone, Debug)]
@@ -54,10 +47,14 @@ pub(crate) fn ring_hash(addr: &SocketAddr) -> u64 {
     h ^ (h >> 31)
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Membership {
+    /// This node, which the ring holds but the live peers exclude.
+    me: SocketAddr,
     pub peers: PackedMap<SocketAddr, PeerState>,
-    /// Live nodes (this one included) by ring position.
+    /// Live nodes (this one included) by ring position. Also where gossip picks random live
+    /// targets: [`PackedMap::nth`] reaches any entry in O(1), so no separate list of live peers
+    /// (32 bytes per peer on every node) is needed.
     ring: PackedMap<(u64, SocketAddr), ()>,
     /// The last [`Membership::successors_cached`] answer, `(node, k, successors)`, until the
     /// ring changes: a node asks for its own monitors every heartbeat, and in a quiet cluster
@@ -65,8 +62,6 @@ pub(crate) struct Membership {
     successors_memo: Option<(SocketAddr, usize, Vec<SocketAddr>)>,
     /// The same for [`Membership::predecessors_cached`] (the peers a node monitors).
     predecessors_memo: Option<(SocketAddr, usize, Vec<SocketAddr>)>,
-    /// Live peers in an indexable list, so gossip picks random targets in O(1) at any size.
-    live_list: Vec<SocketAddr>,
     /// Dead peers still remembered, so rounds and sweeps visit them without a scan of everyone.
     dead_set: BTreeSet<SocketAddr>,
     /// accused → accuser → (generation, incarnation) of the accusation.
@@ -85,9 +80,22 @@ pub(crate) struct Membership {
 
 impl Membership {
     pub fn new(me: SocketAddr) -> Self {
-        let mut m = Membership::default();
-        m.ring.insert((ring_hash(&me), me), ());
-        m
+        let mut ring = PackedMap::default();
+        ring.insert((ring_hash(&me), me), ());
+        Membership {
+            me,
+            peers: PackedMap::default(),
+            ring,
+            successors_memo: None,
+            predecessors_memo: None,
+            dead_set: BTreeSet::new(),
+            accusations: BTreeMap::new(),
+            monitored: BTreeMap::new(),
+            monitors: Vec::new(),
+            forgotten: BTreeMap::new(),
+            seeds: BTreeSet::new(),
+            released: BTreeMap::new(),
+        }
     }
 
     /// Seeds the peer map's and the ring's hash indexes with this node's secret.
@@ -127,7 +135,6 @@ impl Membership {
             dead: Some(DeathCause::Failed),
             since: now,
             known_since: now,
-            live_pos: UNLISTED,
         });
         let flipped = entry.dead.is_some() != dead.is_some();
         if flipped {
@@ -142,56 +149,37 @@ impl Membership {
                 // Field by field: `entry` still borrows the peer map.
                 self.successors_memo = None;
                 self.predecessors_memo = None;
-                if entry.live_pos == UNLISTED {
-                    // Bounded by the peer limit, far below u32::MAX.
-                    entry.live_pos = self.live_list.len() as u32;
-                    if self.live_list.len() == self.live_list.capacity() {
-                        // Grown by an eighth, not doubled: every node holds one slot per peer.
-                        self.live_list
-                            .reserve_exact(16.max(self.live_list.len() / 8));
-                    }
-                    self.live_list.push(peer);
-                }
             } else {
                 self.dead_set.insert(peer);
                 self.ring.remove(&(ring_hash(&peer), peer));
                 // Field by field: `entry` still borrows the peer map.
                 self.successors_memo = None;
                 self.predecessors_memo = None;
-                self.unlist(&peer);
             }
         }
         flipped
     }
 
-    fn unlist(&mut self, peer: &SocketAddr) {
-        let Some(state) = self.peers.get_mut(peer) else {
-            return;
-        };
-        let i = core::mem::replace(&mut state.live_pos, UNLISTED);
-        if i != UNLISTED {
-            let i = i as usize;
-            self.live_list.swap_remove(i);
-            if let Some(moved) = self.live_list.get(i).copied()
-                && let Some(m) = self.peers.get_mut(&moved)
-            {
-                m.live_pos = i as u32;
-            }
-        }
-    }
-
     /// Number of live peers.
     pub fn live_len(&self) -> usize {
-        self.live_list.len()
+        // The ring always holds this node.
+        self.ring.len().saturating_sub(1)
     }
 
-    /// The live peer at `index` (below `live_len`) in an arbitrary but deterministic order.
+    /// The live peer at `index` (below `live_len`) in an arbitrary but deterministic order:
+    /// the ring's storage order, with this node's own place taken by the last entry.
     pub fn live_at(&self, index: usize) -> Option<SocketAddr> {
-        self.live_list.get(index).copied()
+        if index >= self.live_len() {
+            return None;
+        }
+        let ((_, peer), ()) = self.ring.nth(index)?;
+        if *peer != self.me {
+            return Some(*peer);
+        }
+        self.ring.nth(self.live_len()).map(|((_, p), ())| *p)
     }
 
     pub fn remove(&mut self, peer: &SocketAddr) {
-        self.unlist(peer);
         self.peers.remove(peer);
         self.dead_set.remove(peer);
         self.ring.remove(&(ring_hash(peer), *peer));
@@ -397,10 +385,10 @@ mod tests {
         );
     }
 
-    /// The live list and each peer's recorded position in it stay consistent through any mix
-    /// of verdicts and removals.
+    /// The live peers reached by index are exactly the live peers, each once, whatever mix of
+    /// verdicts and removals came before (the ring's storage order shifts as it merges).
     #[test]
-    fn live_positions_follow_swaps() {
+    fn live_peers_by_index_are_exactly_the_live_peers() {
         let mut m = Membership::new(a(0));
         let t = Timestamp::ZERO;
         let mut x: u32 = 12345;
@@ -419,14 +407,11 @@ mod tests {
             }
             let live: BTreeSet<SocketAddr> = m.live().copied().collect();
             assert_eq!(m.live_len(), live.len());
-            for i in 0..m.live_len() {
-                let p = m.live_at(i).expect("listed");
-                assert!(live.contains(&p));
-                assert_eq!(m.peers[&p].live_pos as usize, i);
-            }
-            for (p, state) in m.peers.iter() {
-                assert_eq!(state.dead.is_none(), state.live_pos != UNLISTED, "{p}");
-            }
+            let listed: BTreeSet<SocketAddr> = (0..m.live_len())
+                .map(|i| m.live_at(i).expect("below live_len"))
+                .collect();
+            assert_eq!(listed, live, "each live peer once, and never this node");
+            assert_eq!(m.live_at(m.live_len()), None);
         }
     }
 }

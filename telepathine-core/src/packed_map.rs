@@ -501,6 +501,17 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         self.reindex();
     }
 
+    /// The entry at `index` (below `len`) in storage order: not key order, and it changes when
+    /// entries are added or removed, but any entry is reached in O(1), which is what a uniform
+    /// random choice needs.
+    pub fn nth(&self, index: usize) -> Option<(&K, &V)> {
+        match index.checked_sub(self.packed.len()) {
+            None => self.packed.get(index),
+            Some(i) => self.fresh.get(i),
+        }
+        .map(pair)
+    }
+
     /// Every entry in key order.
     pub fn iter(&self) -> Iter<'_, K, V> {
         Merge::new(
@@ -788,6 +799,12 @@ mod tests {
                 prop_assert!(map.fresh.len() <= map.fresh_limit());
                 prop_assert_eq!(map.order.len(), map.fresh.len());
             }
+            // By index, every entry once, and nothing past the end.
+            let mut by_index: Vec<(u16, u32)> =
+                (0..map.len()).filter_map(|i| map.nth(i)).map(|(k, v)| (*k, *v)).collect();
+            by_index.sort_unstable();
+            prop_assert_eq!(by_index, model.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>());
+            prop_assert!(map.nth(map.len()).is_none());
             // The lookups below go through the index whenever the vector is large.
             prop_assert_eq!(map.index.is_empty(), map.len() < MIN_INDEXED);
             let filled = map.index.iter().filter(|s| **s != NO_SLOT).count();
