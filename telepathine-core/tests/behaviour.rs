@@ -544,4 +544,15 @@ fn views_agree_with_lookups_origin_by_origin() {
     let after = net.node(4).fingerprint(&addr(2));
     assert_ne!(before, after, "the write shows in the fingerprint");
     assert_eq!(after, net.node(2).fingerprint(&addr(2)));
+    // One origin's version, as `versions` lists it, and the writer's own after its write.
+    let own = net.node(2).peer_version(&addr(2)).expect("its own origin");
+    assert!(own > 0);
+    for i in 0..5 {
+        let node = net.node(i);
+        for (origin, _, version) in node.versions() {
+            assert_eq!(node.peer_version(&origin), Some(version), "node {i}");
+        }
+        assert_eq!(node.peer_version(&addr(2)), Some(own), "node {i} caught up");
+    }
+    assert_eq!(net.node(0).peer_version(&addr(9)), None);
 }

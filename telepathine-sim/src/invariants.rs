@@ -72,8 +72,9 @@ pub(crate) fn own_versions(sim: &Sim) -> Vec<(usize, u64, u64)> {
         .filter_map(|o| {
             let node = sim.slots[o].node.as_ref()?;
             let me = node.peer_name();
-            let (_, g, v) = node.versions().into_iter().find(|(a, ..)| *a == me)?;
-            Some((o, g, v))
+            // Its own origin only: listing all of them per node made this N² at the end of
+            // every run.
+            Some((o, node.peer_generation(&me)?, node.peer_version(&me)?))
         })
         .collect()
 }

@@ -350,6 +350,12 @@ impl Node {
         self.store.origins.get(peer).map(|s| s.generation)
     }
 
+    /// The version up to which this node holds `peer`'s state (in the generation that
+    /// [`Node::peer_generation`] gives), or `None` if it holds none.
+    pub fn peer_version(&self, peer: &SocketAddr) -> Option<u64> {
+        self.store.origins.get(peer).map(|s| s.max_version)
+    }
+
     /// `(origin, generation, version)` of every origin held, sorted: what this node's
     /// anti-entropy converges on. Simulators compare these across nodes.
     pub fn versions(&self) -> Vec<(SocketAddr, u64, u64)> {
