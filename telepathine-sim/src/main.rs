@@ -158,40 +158,7 @@ impl Args {
     }
 }
 
-/// The glibc tunable that backs the heap with transparent huge pages.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const HUGE_PAGES: &str = "glibc.malloc.hugetlb=1";
-
-/// Restarts this program with its heap on transparent huge pages, unless the environment
-/// already sets glibc's tunables (the user's choice stands). A simulated cluster's state is
-/// hundreds of megabytes to gigabytes read at random, node after node: with 4 KiB pages nearly
-/// every first touch of a node's maps also misses the TLB. Measured on this project's 2-core
-/// machine, the run of 3,000 nodes (`--nodes 3000 --keys 10 --duration-secs 30`) took 60.7 and
-/// 61.0 s against 67.6 and 74.2 s, with the same trace hash; peak memory grew 0.5 %. glibc
-/// reads its tunables only at start-up, hence the `exec`; where it fails, the run goes on as
-/// it is. Systems whose transparent huge pages are off ignore the tunable.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn use_huge_pages() {
-    use std::os::unix::process::CommandExt;
-    if std::env::var_os("GLIBC_TUNABLES").is_some() {
-        return;
-    }
-    let Ok(exe) = std::env::current_exe() else {
-        return;
-    };
-    let error = std::process::Command::new(exe)
-        .args(std::env::args_os().skip(1))
-        .env("GLIBC_TUNABLES", HUGE_PAGES)
-        .exec();
-    // Only reached when the exec failed.
-    let _ = error;
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn use_huge_pages() {}
-
 fn main() -> ExitCode {
-    use_huge_pages();
     let args = Args::parse();
     let cfg = args.config();
     let outcome = if args.check_determinism {
