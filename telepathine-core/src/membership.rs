@@ -47,15 +47,25 @@ pub(crate) fn ring_hash(addr: &SocketAddr) -> u64 {
     h ^ (h >> 31)
 }
 
+/// A peer's place in the peer map: its ring position first, so the map in key order is the ring.
+type RingKey = (u64, SocketAddr);
+
+fn ring_key(peer: &SocketAddr) -> RingKey {
+    (ring_hash(peer), *peer)
+}
+
 #[derive(Debug)]
 pub(crate) struct Membership {
-    /// This node, which the ring holds but the live peers exclude.
+    /// This node: on the ring, but not among the peers.
     me: SocketAddr,
-    pub peers: PackedMap<SocketAddr, PeerState>,
-    /// Live nodes (this one included) by ring position. Also where gossip picks random live
-    /// targets: [`PackedMap::nth`] reaches any entry in O(1), so no separate list of live peers
-    /// (32 bytes per peer on every node) is needed.
-    ring: PackedMap<(u64, SocketAddr), ()>,
+    /// Every known peer, alive or dead, by ring position. One map serves as the ring (its live
+    /// entries in key order), as the peer records (found by address through its hash index)
+    /// and as the pool of random gossip targets ([`PackedMap::nth`] reaches any entry in O(1)):
+    /// every node holds an entry for every peer, and a separate ring cost another 50 bytes or
+    /// so per peer.
+    peers: PackedMap<RingKey, PeerState>,
+    /// How many of `peers` are alive.
+    live_count: usize,
     /// The last [`Membership::successors_cached`] answer, `(node, k, successors)`, until the
     /// ring changes: a node asks for its own monitors every heartbeat, and in a quiet cluster
     /// the answer stays the same while each asking cost two searches of the ring.
@@ -80,12 +90,10 @@ pub(crate) struct Membership {
 
 impl Membership {
     pub fn new(me: SocketAddr) -> Self {
-        let mut ring = PackedMap::default();
-        ring.insert((ring_hash(&me), me), ());
         Membership {
             me,
             peers: PackedMap::default(),
-            ring,
+            live_count: 0,
             successors_memo: None,
             predecessors_memo: None,
             dead_set: BTreeSet::new(),
@@ -98,91 +106,131 @@ impl Membership {
         }
     }
 
-    /// Seeds the peer map's and the ring's hash indexes with this node's secret.
+    /// Seeds the peer map's hash index with this node's secret.
     pub fn reseed(&mut self, seed: u64) {
         self.peers.reseed(seed);
-        self.ring.reseed(seed);
     }
 
-    /// The secrets of the peer map's and the ring's indexes.
+    /// The secret of the peer map's index.
     #[cfg(test)]
-    pub fn index_seeds(&self) -> [u64; 2] {
-        [self.peers.seed(), self.ring.seed()]
+    pub fn index_seed(&self) -> u64 {
+        self.peers.seed()
+    }
+
+    /// How this node sees `peer`, if it knows it.
+    pub fn peer(&self, peer: &SocketAddr) -> Option<&PeerState> {
+        self.peers.get(&ring_key(peer))
+    }
+
+    /// Whether `peer` is known, alive or dead.
+    pub fn knows(&self, peer: &SocketAddr) -> bool {
+        self.peers.contains_key(&ring_key(peer))
     }
 
     pub fn is_alive(&self, peer: &SocketAddr) -> bool {
-        self.peers.get(peer).is_some_and(|p| p.dead.is_none())
+        self.peer(peer).is_some_and(|p| p.dead.is_none())
     }
 
+    /// Every known peer, alive or dead, in ring order.
+    pub fn all(&self) -> impl Iterator<Item = &SocketAddr> {
+        self.peers.keys().map(|(_, a)| a)
+    }
+
+    /// The live peers in ring order.
     pub fn live(&self) -> impl Iterator<Item = &SocketAddr> {
         self.peers
             .iter()
             .filter(|(_, p)| p.dead.is_none())
-            .map(|(a, _)| a)
+            .map(|((_, a), _)| a)
     }
 
+    /// The dead peers still remembered, by address.
     pub fn dead(&self) -> impl Iterator<Item = (&SocketAddr, &PeerState)> {
-        self.dead_set
-            .iter()
-            .filter_map(|a| self.peers.get_key_value(a))
+        self.dead_set.iter().filter_map(|a| {
+            self.peers
+                .get_key_value(&ring_key(a))
+                .map(|((_, a), p)| (a, p))
+        })
     }
 
     /// Records a judgement; returns whether the peer went from alive to dead or back. A new
     /// peer counts as dead until judged alive, and a dead peer whose cause changes (it failed,
     /// then its departure arrived) did not die again.
     pub fn judge(&mut self, peer: SocketAddr, dead: Option<DeathCause>, now: Timestamp) -> bool {
-        let (entry, new) = self.peers.get_or_insert_with(peer, || PeerState {
-            dead: Some(DeathCause::Failed),
-            since: now,
-            known_since: now,
-        });
+        let (entry, new) = self
+            .peers
+            .get_or_insert_with(ring_key(&peer), || PeerState {
+                dead: Some(DeathCause::Failed),
+                since: now,
+                known_since: now,
+            });
         let flipped = entry.dead.is_some() != dead.is_some();
         if flipped {
             entry.since = now;
         }
         entry.dead = dead;
+        // A new peer counts as dead until now, so it joins the live count only if alive.
+        if flipped {
+            if dead.is_none() {
+                self.live_count += 1;
+            } else {
+                self.live_count -= 1;
+            }
+        }
         // The indexes change only with a verdict (or a newcomer): most judgements confirm one.
         if flipped || new {
             if dead.is_none() {
                 self.dead_set.remove(&peer);
-                self.ring.insert((ring_hash(&peer), peer), ());
-                // Field by field: `entry` still borrows the peer map.
-                self.successors_memo = None;
-                self.predecessors_memo = None;
             } else {
                 self.dead_set.insert(peer);
-                self.ring.remove(&(ring_hash(&peer), peer));
-                // Field by field: `entry` still borrows the peer map.
-                self.successors_memo = None;
-                self.predecessors_memo = None;
             }
+            self.forget_neighbours();
         }
         flipped
     }
 
     /// Number of live peers.
     pub fn live_len(&self) -> usize {
-        // The ring always holds this node.
-        self.ring.len().saturating_sub(1)
+        self.live_count
     }
 
-    /// The live peer at `index` (below `live_len`) in an arbitrary but deterministic order:
-    /// the ring's storage order, with this node's own place taken by the last entry.
-    pub fn live_at(&self, index: usize) -> Option<SocketAddr> {
-        if index >= self.live_len() {
+    /// Number of known peers, alive or dead: the range of [`Membership::live_from`]'s draw.
+    pub fn known_len(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// The known peer at place `draw` (below [`Membership::known_len`]) in the map's storage
+    /// order (arbitrary but deterministic, reached in O(1)), if it is alive: uniform draws
+    /// rejected when they land on a dead peer choose uniformly among the live ones.
+    pub fn live_at(&self, draw: usize) -> Option<SocketAddr> {
+        self.peers
+            .nth(draw)
+            .filter(|(_, p)| p.dead.is_none())
+            .map(|((_, a), _)| *a)
+    }
+
+    /// The live peer at place `draw` (below [`Membership::known_len`]), or the next live one
+    /// after it: never a miss, but a peer after a run of dead ones is more likely. For when
+    /// most known peers are dead and [`Membership::live_at`] would miss again and again; `None`
+    /// only when no peer lives.
+    pub fn live_from(&self, draw: usize) -> Option<SocketAddr> {
+        if self.live_count == 0 {
             return None;
         }
-        let ((_, peer), ()) = self.ring.nth(index)?;
-        if *peer != self.me {
-            return Some(*peer);
-        }
-        self.ring.nth(self.live_len()).map(|((_, p), ())| *p)
+        let n = self.peers.len();
+        (0..n)
+            .filter_map(|i| self.peers.nth((draw + i) % n))
+            .find(|(_, p)| p.dead.is_none())
+            .map(|((_, a), _)| *a)
     }
 
     pub fn remove(&mut self, peer: &SocketAddr) {
-        self.peers.remove(peer);
+        if let Some(p) = self.peers.remove(&ring_key(peer))
+            && p.dead.is_none()
+        {
+            self.live_count -= 1;
+        }
         self.dead_set.remove(peer);
-        self.ring.remove(&(ring_hash(peer), *peer));
         self.forget_neighbours();
         self.monitored.remove(peer);
         self.accusations.remove(peer);
@@ -194,27 +242,47 @@ impl Membership {
 
     /// The `k` live predecessors of `node` on the ring: the peers it should be monitoring.
     pub fn predecessors(&self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
-        let pos = (ring_hash(node), *node);
-        self.ring
+        let pos = ring_key(node);
+        let peers = self
+            .peers
             .range(..pos)
             .rev()
-            .chain(self.ring.range(pos..).rev())
-            .map(|((_, a), ())| *a)
-            .filter(|a| a != node)
-            .take(k)
-            .collect()
+            .chain(self.peers.range(pos..).rev());
+        // Counting back from `pos`: first the keys below it, the nearest first, then the wrap.
+        self.nearest(node, k, peers, |key| {
+            (*key >= pos, core::cmp::Reverse(*key))
+        })
     }
 
     /// The `k` live successors of `node` on the ring: the monitors it should have.
     pub fn successors(&self, node: &SocketAddr, k: usize) -> Vec<SocketAddr> {
-        let pos = (ring_hash(node), *node);
-        self.ring
-            .range(pos..)
-            .chain(self.ring.range(..pos))
-            .map(|((_, a), ())| *a)
-            .filter(|a| a != node)
+        let pos = ring_key(node);
+        let peers = self.peers.range(pos..).chain(self.peers.range(..pos));
+        self.nearest(node, k, peers, |key| (*key < pos, *key))
+    }
+
+    /// The first `k` live ring members other than `node` in the walk `peers` (live or dead
+    /// peers in walk order), with this node, which the peer map leaves out, put in its place.
+    /// `place` orders ring keys as the walk meets them.
+    fn nearest<'a, O: Ord>(
+        &'a self,
+        node: &SocketAddr,
+        k: usize,
+        peers: impl Iterator<Item = (&'a RingKey, &'a PeerState)>,
+        place: impl Fn(&RingKey) -> O,
+    ) -> Vec<SocketAddr> {
+        // The first k live peers, plus this node, hold the answer's k.
+        let mut found: Vec<RingKey> = peers
+            .filter(|(key, p)| p.dead.is_none() && key.1 != *node)
+            .map(|(key, _)| *key)
             .take(k)
-            .collect()
+            .collect();
+        if self.me != *node && k > 0 {
+            found.push(ring_key(&self.me));
+            found.sort_by_key(|key| place(key));
+            found.truncate(k);
+        }
+        found.into_iter().map(|(_, a)| a).collect()
     }
 
     /// [`Membership::successors`], remembered until the ring changes.
@@ -241,8 +309,8 @@ impl Membership {
 
     /// Number of monitors `node` can have given the live membership.
     pub fn possible_monitors(&self, node: &SocketAddr, k: usize) -> usize {
-        let others =
-            self.ring.len() - usize::from(self.ring.contains_key(&(ring_hash(node), *node)));
+        // The ring: the live peers and this node.
+        let others = self.live_count + 1 - usize::from(*node == self.me || self.is_alive(node));
         others.min(k)
     }
 
@@ -336,11 +404,12 @@ mod tests {
             );
         }
         assert_eq!(m.live_len(), 18);
-        let listed: BTreeSet<SocketAddr> = (0..m.live_len()).filter_map(|i| m.live_at(i)).collect();
+        let listed: BTreeSet<SocketAddr> =
+            (0..m.known_len()).filter_map(|i| m.live_from(i)).collect();
         assert_eq!(listed, m.live().copied().collect());
         m.remove(&a(3));
         assert_eq!(m.live_len(), 17);
-        assert!(!(0..17).any(|i| m.live_at(i) == Some(a(3))));
+        assert!(!(0..m.known_len()).any(|i| m.live_from(i) == Some(a(3))));
     }
 
     #[test]
@@ -359,8 +428,8 @@ mod tests {
             "its departure is no second death"
         );
         assert_eq!(
-            m.peers[&a(1)].dead,
-            Some(DeathCause::Left),
+            m.peer(&a(1)).map(|p| p.dead),
+            Some(Some(DeathCause::Left)),
             "but the cause is kept"
         );
         assert!(m.judge(a(1), None, t));
@@ -385,11 +454,13 @@ mod tests {
         );
     }
 
-    /// The live peers reached by index are exactly the live peers, each once, whatever mix of
-    /// verdicts and removals came before (the ring's storage order shifts as it merges).
+    /// The live peers reached by draws are exactly the live peers, whatever mix of verdicts
+    /// and removals came before (the map's storage order shifts as it merges); the live count,
+    /// the ring's neighbours and the monitors a node can have agree with a plain list.
     #[test]
-    fn live_peers_by_index_are_exactly_the_live_peers() {
-        let mut m = Membership::new(a(0));
+    fn live_peers_by_draw_are_exactly_the_live_peers() {
+        let me = a(0);
+        let mut m = Membership::new(me);
         let t = Timestamp::ZERO;
         let mut x: u32 = 12345;
         for _ in 0..2_000 {
@@ -407,11 +478,40 @@ mod tests {
             }
             let live: BTreeSet<SocketAddr> = m.live().copied().collect();
             assert_eq!(m.live_len(), live.len());
-            let listed: BTreeSet<SocketAddr> = (0..m.live_len())
-                .map(|i| m.live_at(i).expect("below live_len"))
-                .collect();
-            assert_eq!(listed, live, "each live peer once, and never this node");
-            assert_eq!(m.live_at(m.live_len()), None);
+            let drawn: Vec<Option<SocketAddr>> =
+                (0..m.known_len()).map(|i| m.live_from(i)).collect();
+            assert!(drawn.iter().all(|d| d.is_some() != live.is_empty()));
+            let drawn: BTreeSet<SocketAddr> = drawn.into_iter().flatten().collect();
+            assert_eq!(
+                drawn, live,
+                "every live peer, never a dead one or this node"
+            );
+            let exact: BTreeSet<SocketAddr> =
+                (0..m.known_len()).filter_map(|i| m.live_at(i)).collect();
+            assert_eq!(exact, live, "each live peer at its own place");
+            // The ring as a plain sorted list of live members, this node included.
+            let mut ring: Vec<(u64, SocketAddr)> = live.iter().chain([&me]).map(ring_key).collect();
+            ring.sort_unstable();
+            for node in [me, peer, a(41)] {
+                let pos = ring_key(&node);
+                let at = ring.partition_point(|k| *k < pos);
+                let n = ring.len();
+                let others = |order: &mut dyn Iterator<Item = usize>| -> Vec<SocketAddr> {
+                    order
+                        .map(|i| ring[i % n].1)
+                        .filter(|p| *p != node)
+                        .take(3)
+                        .collect()
+                };
+                assert_eq!(m.successors(&node, 3), others(&mut (at..at + n)));
+                let back = (1..=n).map(|d| at + n - d);
+                assert_eq!(m.predecessors(&node, 3), others(&mut back.into_iter()));
+                let in_ring = ring.binary_search(&pos).is_ok();
+                assert_eq!(
+                    m.possible_monitors(&node, 3),
+                    (n - usize::from(in_ring)).min(3)
+                );
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ impl Node {
                 if origin == me {
                     return;
                 }
-                if !self.members.peers.contains_key(&origin) {
+                if !self.members.knows(&origin) {
                     self.events.push_back(Event::PeerNew { peer: origin });
                 }
                 self.recompute(origin);

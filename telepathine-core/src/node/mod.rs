@@ -327,12 +327,16 @@ impl Node {
 
     /// Every known peer, alive or dead, sorted.
     pub fn all_peers(&self) -> Vec<SocketAddr> {
-        self.members.peers.keys().copied().collect()
+        let mut all: Vec<SocketAddr> = self.members.all().copied().collect();
+        all.sort_unstable();
+        all
     }
 
     /// Peers currently considered alive, sorted.
     pub fn live_peers(&self) -> Vec<SocketAddr> {
-        self.members.live().copied().collect()
+        let mut live: Vec<SocketAddr> = self.members.live().copied().collect();
+        live.sort_unstable();
+        live
     }
 
     /// Peers currently considered dead (failed or left), sorted.
@@ -430,8 +434,11 @@ mod tests {
             generation: 1,
         };
         let seeds = |node: &Node| {
-            let [peers, ring] = node.members.index_seeds();
-            [node.store.origins.seed(), peers, ring, node.contacts.seed()]
+            [
+                node.store.origins.seed(),
+                node.members.index_seed(),
+                node.contacts.seed(),
+            ]
         };
         let a = Node::new(Config::default(), id(7000), 1).expect("valid configuration");
         let b = Node::new(Config::default(), id(7001), 2).expect("valid configuration");

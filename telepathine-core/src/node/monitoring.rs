@@ -41,8 +41,7 @@ impl Node {
             }
             let settled = self
                 .members
-                .peers
-                .get(peer)
+                .peer(peer)
                 .is_some_and(|p| now.saturating_since(p.known_since) >= settle);
             if !settled {
                 continue;
