@@ -194,7 +194,7 @@ impl Membership {
         self.live_count
     }
 
-    /// Number of known peers, alive or dead: the range of [`Membership::live_from`]'s draw.
+    /// Number of known peers, alive or dead: the range of [`Membership::live_at`]'s draw.
     pub fn known_len(&self) -> usize {
         self.peers.len()
     }
@@ -206,21 +206,6 @@ impl Membership {
         self.peers
             .nth(draw)
             .filter(|(_, p)| p.dead.is_none())
-            .map(|((_, a), _)| *a)
-    }
-
-    /// The live peer at place `draw` (below [`Membership::known_len`]), or the next live one
-    /// after it: never a miss, but a peer after a run of dead ones is more likely. For when
-    /// most known peers are dead and [`Membership::live_at`] would miss again and again; `None`
-    /// only when no peer lives.
-    pub fn live_from(&self, draw: usize) -> Option<SocketAddr> {
-        if self.live_count == 0 {
-            return None;
-        }
-        let n = self.peers.len();
-        (0..n)
-            .filter_map(|i| self.peers.nth((draw + i) % n))
-            .find(|(_, p)| p.dead.is_none())
             .map(|((_, a), _)| *a)
     }
 
@@ -405,11 +390,11 @@ mod tests {
         }
         assert_eq!(m.live_len(), 18);
         let listed: BTreeSet<SocketAddr> =
-            (0..m.known_len()).filter_map(|i| m.live_from(i)).collect();
+            (0..m.known_len()).filter_map(|i| m.live_at(i)).collect();
         assert_eq!(listed, m.live().copied().collect());
         m.remove(&a(3));
         assert_eq!(m.live_len(), 17);
-        assert!(!(0..m.known_len()).any(|i| m.live_from(i) == Some(a(3))));
+        assert!(!(0..m.known_len()).any(|i| m.live_at(i) == Some(a(3))));
     }
 
     #[test]
@@ -478,17 +463,12 @@ mod tests {
             }
             let live: BTreeSet<SocketAddr> = m.live().copied().collect();
             assert_eq!(m.live_len(), live.len());
-            let drawn: Vec<Option<SocketAddr>> =
-                (0..m.known_len()).map(|i| m.live_from(i)).collect();
-            assert!(drawn.iter().all(|d| d.is_some() != live.is_empty()));
-            let drawn: BTreeSet<SocketAddr> = drawn.into_iter().flatten().collect();
-            assert_eq!(
-                drawn, live,
-                "every live peer, never a dead one or this node"
-            );
             let exact: BTreeSet<SocketAddr> =
                 (0..m.known_len()).filter_map(|i| m.live_at(i)).collect();
-            assert_eq!(exact, live, "each live peer at its own place");
+            assert_eq!(
+                exact, live,
+                "every live peer at its place, never a dead one or this node"
+            );
             // The ring as a plain sorted list of live members, this node included.
             let mut ring: Vec<(u64, SocketAddr)> = live.iter().chain([&me]).map(ring_key).collect();
             ring.sort_unstable();

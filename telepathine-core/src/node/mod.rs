@@ -447,6 +447,48 @@ mod tests {
         assert_ne!(sa[0], sb[0]);
     }
 
+    /// Gossip reaches every live peer even when nearly every known peer is dead (one side of a
+    /// partition): the draws that miss give way to a list of the live ones, and at most one
+    /// dead peer is tried per round.
+    #[test]
+    fn gossip_finds_the_few_live_peers_among_many_dead() {
+        let at = |port| SocketAddr::from(([10, 0, 0, 1], port));
+        let config = Config {
+            fanout: 3,
+            ..Config::default()
+        };
+        let mut node = Node::new(
+            config,
+            NodeId {
+                addr: at(1),
+                generation: 1,
+            },
+            7,
+        )
+        .expect("valid configuration");
+        node.start(Timestamp::ZERO);
+        while node.poll_transmit().is_some() {}
+        let live = [at(500), at(501), at(502)];
+        for port in 2..2_000 {
+            let dead = (!live.contains(&at(port))).then_some(crate::event::DeathCause::Failed);
+            node.members.judge(at(port), dead, Timestamp::ZERO);
+        }
+        assert_eq!(node.members.live_len(), 3);
+        for round in 0..20 {
+            node.gossip_round(false);
+            let mut to: Vec<SocketAddr> = core::iter::from_fn(|| node.poll_transmit())
+                .map(|t| t.destination)
+                .collect();
+            to.sort_unstable();
+            let reached_live = to.iter().filter(|d| live.contains(d)).count();
+            assert_eq!(reached_live, 3, "round {round}: {to:?}");
+            assert!(
+                to.len() <= 4,
+                "round {round}: at most one dead peer: {to:?}"
+            );
+        }
+    }
+
     /// A queue keeps its room between ordinary outputs and gives back a burst's once drained.
     #[test]
     fn drained_queues_give_back_a_bursts_room() {

@@ -11,8 +11,8 @@ use crate::event::{DeathCause, Event};
 use crate::time::Timestamp;
 use crate::wire::{Body, Key, Value};
 
-/// Draws of a gossip target that may land on dead peers before a draw takes the next live peer
-/// instead: with half the known peers dead, 16 misses in a row happen once in 65,536 picks.
+/// Draws of a gossip target that may land on dead peers before a round lists the live ones to
+/// draw from: with half the known peers dead, 16 misses in a row happen once in 65,536 picks.
 const MAX_TARGET_MISSES: u32 = 16;
 
 impl Node {
@@ -105,20 +105,27 @@ impl Node {
         let fanout = self.config.fanout.min(live);
         let known = self.members.known_len();
         let mut misses = 0;
+        // Filled only when most known peers are dead.
+        let mut live_list: Vec<SocketAddr> = Vec::new();
         while targets.len() < fanout {
             // Rejection sampling keeps the choice uniform: fanout is small next to the
             // membership and few known peers are dead, so retries are rare. When most are dead
-            // (this side of a partition), the next live peer after a draw ends the misses.
-            let i = self.rng_below(known);
-            let pick = if misses < MAX_TARGET_MISSES {
-                self.members.live_at(i)
+            // (this side of a partition), one pass lists the live ones to draw from instead.
+            let peer = if misses < MAX_TARGET_MISSES {
+                let i = self.rng_below(known);
+                let Some(peer) = self.members.live_at(i) else {
+                    misses += 1;
+                    continue;
+                };
+                peer
             } else {
-                self.members.live_from(i)
+                if live_list.is_empty() {
+                    live_list = self.members.live().copied().collect();
+                }
+                live_list[self.rng_below(live_list.len())]
             };
-            match pick {
-                Some(peer) if !targets.contains(&peer) => targets.push(peer),
-                Some(_) => {}
-                None => misses += 1,
+            if !targets.contains(&peer) {
+                targets.push(peer);
             }
         }
         if !dead.is_empty() && self.rng_chance(dead.len() as f64 / (live + 1) as f64) {
