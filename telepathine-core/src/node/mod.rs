@@ -175,6 +175,7 @@ impl Node {
                 // it under loss hear of it before repair windows would find it (at 1,000 nodes
                 // and 10 % loss, three rounds left versions stuck for over 17 rounds).
                 store.hot_window = config.gossip_interval * 6;
+                store.set_recent_cap(crate::state::recent_cap(config.datagram_budget));
                 store
             },
             members,

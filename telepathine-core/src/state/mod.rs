@@ -7,4 +7,4 @@ mod origin;
 mod store;
 
 pub use origin::{Entry, OriginState};
-pub(crate) use store::{Change, Store};
+pub(crate) use store::{Change, Store, recent_cap};

@@ -70,8 +70,10 @@ pub(crate) struct Store {
     /// (when new versions last arrived, origin) of the origins changed within the hot window,
     /// so digests find recent changes without a scan. Older changes are never read again
     /// (queries look only as far back as the window), so they leave: the index then holds
-    /// what changed lately, not one entry per origin. At most [`RECENT_CAP`] newest.
+    /// what changed lately, not one entry per origin. At most `recent_cap` newest.
     pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
+    /// Most origins `recent` holds: see [`recent_cap`].
+    recent_cap: usize,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
     pub(super) total_bytes: usize,
     /// XOR of `summand(origin, generation, digest version)` over all origins: equal summaries
@@ -81,12 +83,21 @@ pub(crate) struct Store {
     pub hot_window: core::time::Duration,
 }
 
-/// Most origins the recency index holds. Its readers take the newest few: a digest lists what
-/// fits in half a datagram (under 150 origins) and a reply pushes at most `MAX_HOT_PUSHES`.
-/// Without a cap a join filled it with every newcomer of the hot window, one 40-byte entry
-/// (about 62 bytes in a B-tree) per peer on every node: at 10,000 nodes, 6 GB of the
-/// cluster's peak. Below this many nodes the cap never binds.
-const RECENT_CAP: usize = 1024;
+/// Most origins the recency index of a node whose datagrams carry `datagram_budget` bytes
+/// holds. Its readers take the newest few: a digest lists what fits in a datagram, at most
+/// `datagram_budget / 9` origins (an entry takes at least 9 bytes), and a reply skips the
+/// origins a peer's digest listed, then pushes at most `MAX_HOT_PUSHES` (32). A quarter of
+/// the budget (350 origins for the default 1,400 bytes, never fewer than 256) covers both.
+/// A reply also skips the origins in the address window a repairing peer's digest covers,
+/// which can be most of the index during a join: then the cap changes which recent origins
+/// are pushed (or leaves none to push), and repair finds the rest; over seeds 1 to 4 of the
+/// simulator's default run, membership and update rounds stayed within run-to-run spread.
+/// Without a cap a join filled the index with every newcomer of the hot window, one 40-byte
+/// entry (about 62 bytes in a B-tree) per peer on every node: at 10,000 nodes, 6 GB of the
+/// cluster's peak, and at 1,000 nodes a sixth of the simulator's.
+pub(crate) fn recent_cap(datagram_budget: usize) -> usize {
+    (datagram_budget / 4).max(256)
+}
 
 /// One origin's contribution to a summary: a 64-bit mix of its digest entry.
 fn summand(origin: &SocketAddr, generation: u64, version: u64) -> u64 {
@@ -113,6 +124,7 @@ impl Store {
             expiries: BTreeSet::new(),
             tombstones: BTreeSet::new(),
             recent,
+            recent_cap: recent_cap(crate::wire::MIN_DATAGRAM_BUDGET),
             total_bytes: 0,
             summary: summand(&me, generation, 0),
             hot_window: core::time::Duration::ZERO,
@@ -139,10 +151,24 @@ impl Store {
         }
     }
 
+    /// Sets how many origins the recency index holds at most (see [`recent_cap`]).
+    pub fn set_recent_cap(&mut self, cap: usize) {
+        self.recent_cap = cap.max(1);
+        while self.recent.len() > self.recent_cap {
+            self.recent.pop_first();
+        }
+    }
+
+    /// The most origins the recency index holds.
+    #[cfg(test)]
+    pub fn recent_cap(&self) -> usize {
+        self.recent_cap
+    }
+
     /// Enters `origin`, changed at `at`, in the recency index, dropping the oldest over the cap.
     pub(super) fn note_recent(&mut self, at: Timestamp, origin: SocketAddr) {
         self.recent.insert((at, origin));
-        if self.recent.len() > RECENT_CAP {
+        if self.recent.len() > self.recent_cap {
             self.recent.pop_first();
         }
     }

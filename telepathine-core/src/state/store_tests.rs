@@ -324,7 +324,10 @@ fn a_partial_digest_lists_the_own_origin_first() {
 fn the_recency_index_keeps_the_newest_up_to_its_cap() {
     let mut store = Store::new(a(1), 1, T);
     store.hot_window = Duration::from_secs(3600);
-    let newcomers = RECENT_CAP + 300;
+    store.set_recent_cap(recent_cap(1400));
+    let cap = store.recent_cap();
+    assert_eq!(cap, 350);
+    let newcomers = cap + 300;
     let addr = |i: usize| SocketAddr::from(([10, 1, (i / 256) as u8, (i % 256) as u8], 7));
     for i in 0..newcomers {
         let mut d = snapshot(1, 0, vec![]);
@@ -336,11 +339,45 @@ fn the_recency_index_keeps_the_newest_up_to_its_cap() {
             .unwrap();
     }
     assert_eq!(store.origins.len(), newcomers + 1, "every origin is held");
-    assert_eq!(store.recent.len(), RECENT_CAP);
+    assert_eq!(store.recent.len(), cap);
     let hot: Vec<SocketAddr> = store.hot(T, |_| false).map(|(o, _)| o).collect();
-    let newest_first: Vec<SocketAddr> = (newcomers - RECENT_CAP..newcomers)
-        .rev()
-        .map(addr)
-        .collect();
+    let newest_first: Vec<SocketAddr> = (newcomers - cap..newcomers).rev().map(addr).collect();
     assert_eq!(hot, newest_first);
+}
+
+/// The cap keeps what a listing and the pushes after it read: with as many recent origins as a
+/// join brings, a full datagram's digest and the pushes after its listing are the same as with
+/// no cap.
+#[test]
+fn the_recency_cap_keeps_what_a_listing_and_its_pushes_read() {
+    let budget = 1400;
+    let addr = |i: usize| SocketAddr::from(([10, 2, (i / 256) as u8, (i % 256) as u8], 7));
+    let filled = |cap: usize| {
+        let mut store = Store::new(a(1), 1, T);
+        store.hot_window = Duration::from_secs(3600);
+        store.set_recent_cap(cap);
+        for i in 0..1_000 {
+            let mut d = snapshot(1, 0, vec![]);
+            d.origin = addr(i);
+            let mut out = Vec::new();
+            let at = T + Duration::from_millis(i as u64 + 1);
+            store
+                .apply(d, at, 0, GRACE, &Limits::default(), &mut out)
+                .unwrap();
+        }
+        store
+    };
+    let (capped, whole) = (filled(recent_cap(budget)), filled(usize::MAX));
+    assert!(capped.recent.len() < whole.recent.len(), "the cap binds");
+    let listed = |s: &Store| s.recent_digest(budget, T).entries;
+    assert_eq!(listed(&capped), listed(&whole));
+    assert!(listed(&whole).len() > 100, "a full datagram's listing");
+    let pushed = |s: &Store| {
+        let skip = listed(s);
+        s.hot(T, move |o| skip.iter().any(|e| e.origin == *o))
+            .take(32)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pushed(&capped), pushed(&whole));
+    assert_eq!(pushed(&whole).len(), 32);
 }
