@@ -318,30 +318,41 @@ fn a_partial_digest_lists_the_own_origin_first() {
     );
 }
 
-/// A join's newcomers fill the recency index only up to its cap, and what it keeps is the
-/// newest: the part digests and pushes read.
-#[test]
-fn the_recency_index_keeps_the_newest_up_to_its_cap() {
+/// A store whose recency index holds at most `cap` origins, after `newcomers` origins arrived
+/// one a millisecond (a join), newcomer `i` at `newcomer(i)`.
+fn joined(cap: usize, newcomers: usize) -> Store {
     let mut store = Store::new(a(1), 1, T);
     store.hot_window = Duration::from_secs(3600);
-    store.set_recent_cap(recent_cap(1400));
-    let cap = store.recent_cap();
-    assert_eq!(cap, 350);
-    let newcomers = cap + 300;
-    let addr = |i: usize| SocketAddr::from(([10, 1, (i / 256) as u8, (i % 256) as u8], 7));
+    store.set_recent_cap(cap);
     for i in 0..newcomers {
         let mut d = snapshot(1, 0, vec![]);
-        d.origin = addr(i);
+        d.origin = newcomer(i);
         let mut out = Vec::new();
         let at = T + Duration::from_millis(i as u64 + 1);
         store
             .apply(d, at, 0, GRACE, &Limits::default(), &mut out)
             .unwrap();
     }
+    store
+}
+
+fn newcomer(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 1, (i / 256) as u8, (i % 256) as u8], 7))
+}
+
+/// A join's newcomers fill the recency index only up to its cap, and what it keeps is the
+/// newest: the part digests and pushes read.
+#[test]
+fn the_recency_index_keeps_the_newest_up_to_its_cap() {
+    let cap = recent_cap(1400);
+    assert_eq!(cap, 350);
+    let newcomers = cap + 300;
+    let store = joined(cap, newcomers);
+    assert_eq!(store.recent_cap(), cap);
     assert_eq!(store.origins.len(), newcomers + 1, "every origin is held");
     assert_eq!(store.recent.len(), cap);
     let hot: Vec<SocketAddr> = store.hot(T, |_| false).map(|(o, _)| o).collect();
-    let newest_first: Vec<SocketAddr> = (newcomers - cap..newcomers).rev().map(addr).collect();
+    let newest_first: Vec<SocketAddr> = (newcomers - cap..newcomers).rev().map(newcomer).collect();
     assert_eq!(hot, newest_first);
 }
 
@@ -351,23 +362,7 @@ fn the_recency_index_keeps_the_newest_up_to_its_cap() {
 #[test]
 fn the_recency_cap_keeps_what_a_listing_and_its_pushes_read() {
     let budget = 1400;
-    let addr = |i: usize| SocketAddr::from(([10, 2, (i / 256) as u8, (i % 256) as u8], 7));
-    let filled = |cap: usize| {
-        let mut store = Store::new(a(1), 1, T);
-        store.hot_window = Duration::from_secs(3600);
-        store.set_recent_cap(cap);
-        for i in 0..1_000 {
-            let mut d = snapshot(1, 0, vec![]);
-            d.origin = addr(i);
-            let mut out = Vec::new();
-            let at = T + Duration::from_millis(i as u64 + 1);
-            store
-                .apply(d, at, 0, GRACE, &Limits::default(), &mut out)
-                .unwrap();
-        }
-        store
-    };
-    let (capped, whole) = (filled(recent_cap(budget)), filled(usize::MAX));
+    let (capped, whole) = (joined(recent_cap(budget), 1_000), joined(usize::MAX, 1_000));
     assert!(capped.recent.len() < whole.recent.len(), "the cap binds");
     let listed = |s: &Store| s.recent_digest(budget, T).entries;
     assert_eq!(listed(&capped), listed(&whole));
