@@ -11,8 +11,9 @@ use crate::event::{DeathCause, Event};
 use crate::time::Timestamp;
 use crate::wire::{Body, Key, Value};
 
-/// Draws of a gossip target that may land on dead peers before a round lists the live ones to
-/// draw from: with half the known peers dead, 16 misses in a row happen once in 65,536 picks.
+/// Draws of a gossip target that may miss (land on a dead peer or one already chosen) before a
+/// round lists the live peers to draw from: with half the known peers dead, 16 misses in a
+/// round are rare (fewer than one round in a thousand at a fanout of 3).
 const MAX_TARGET_MISSES: u32 = 16;
 
 impl Node {
@@ -105,27 +106,29 @@ impl Node {
         let fanout = self.config.fanout.min(live);
         let known = self.members.known_len();
         let mut misses = 0;
-        // Filled only when most known peers are dead.
+        // Filled only after many misses.
         let mut live_list: Vec<SocketAddr> = Vec::new();
         while targets.len() < fanout {
             // Rejection sampling keeps the choice uniform: fanout is small next to the
-            // membership and few known peers are dead, so retries are rare. When most are dead
-            // (this side of a partition), one pass lists the live ones to draw from instead.
-            let peer = if misses < MAX_TARGET_MISSES {
+            // membership and few known peers are dead, so misses (a dead peer, or one already
+            // chosen) are rare. After many (most known peers dead, as on this side of a
+            // partition, or a cluster barely larger than the fanout), one pass lists the live
+            // peers to draw from instead, and the round ends once every one of them is chosen.
+            let pick = if misses < MAX_TARGET_MISSES {
                 let i = self.rng_below(known);
-                let Some(peer) = self.members.live_at(i) else {
-                    misses += 1;
-                    continue;
-                };
-                peer
+                self.members.live_at(i)
             } else {
                 if live_list.is_empty() {
                     live_list = self.members.live().copied().collect();
                 }
-                live_list[self.rng_below(live_list.len())]
+                if targets.len() >= live_list.len() {
+                    break;
+                }
+                live_list.get(self.rng_below(live_list.len())).copied()
             };
-            if !targets.contains(&peer) {
-                targets.push(peer);
+            match pick {
+                Some(peer) if !targets.contains(&peer) => targets.push(peer),
+                _ => misses += 1,
             }
         }
         if !dead.is_empty() && self.rng_chance(dead.len() as f64 / (live + 1) as f64) {
