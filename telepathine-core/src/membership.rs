@@ -64,8 +64,6 @@ pub(crate) struct Membership {
     /// every node holds an entry for every peer, and a separate ring cost another 50 bytes or
     /// so per peer.
     peers: PackedMap<RingKey, PeerState>,
-    /// How many of `peers` are alive.
-    live_count: usize,
     /// The last [`Membership::successors_cached`] answer, `(node, k, successors)`, until the
     /// ring changes: a node asks for its own monitors every heartbeat, and in a quiet cluster
     /// the answer stays the same while each asking cost two searches of the ring.
@@ -93,7 +91,6 @@ impl Membership {
         Membership {
             me,
             peers: PackedMap::default(),
-            live_count: 0,
             successors_memo: None,
             predecessors_memo: None,
             dead_set: BTreeSet::new(),
@@ -169,14 +166,6 @@ impl Membership {
             entry.since = now;
         }
         entry.dead = dead;
-        // A new peer counts as dead until now, so it joins the live count only if alive.
-        if flipped {
-            if dead.is_none() {
-                self.live_count += 1;
-            } else {
-                self.live_count -= 1;
-            }
-        }
         // The indexes change only with a verdict (or a newcomer): most judgements confirm one.
         if flipped || new {
             if dead.is_none() {
@@ -189,9 +178,9 @@ impl Membership {
         flipped
     }
 
-    /// Number of live peers.
+    /// Number of live peers: the known ones less the dead ones, which `dead_set` holds exactly.
     pub fn live_len(&self) -> usize {
-        self.live_count
+        self.peers.len().saturating_sub(self.dead_set.len())
     }
 
     /// Number of known peers, alive or dead: the range of [`Membership::live_at`]'s draw.
@@ -210,11 +199,7 @@ impl Membership {
     }
 
     pub fn remove(&mut self, peer: &SocketAddr) {
-        if let Some(p) = self.peers.remove(&ring_key(peer))
-            && p.dead.is_none()
-        {
-            self.live_count -= 1;
-        }
+        self.peers.remove(&ring_key(peer));
         self.dead_set.remove(peer);
         self.forget_neighbours();
         self.monitored.remove(peer);
@@ -295,7 +280,7 @@ impl Membership {
     /// Number of monitors `node` can have given the live membership.
     pub fn possible_monitors(&self, node: &SocketAddr, k: usize) -> usize {
         // The ring: the live peers and this node.
-        let others = self.live_count + 1 - usize::from(*node == self.me || self.is_alive(node));
+        let others = self.live_len() + 1 - usize::from(*node == self.me || self.is_alive(node));
         others.min(k)
     }
 
