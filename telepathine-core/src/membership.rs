@@ -119,6 +119,12 @@ impl Membership {
         self.peers.get(&ring_key(peer))
     }
 
+    /// Loads the records of `peers` into the cache ahead of a run of lookups (see
+    /// `PackedMap::warm`).
+    pub fn warm<'a>(&self, peers: impl IntoIterator<Item = &'a SocketAddr>) {
+        self.peers.warm(peers.into_iter().map(ring_key));
+    }
+
     /// Whether `peer` is known, alive or dead.
     pub fn knows(&self, peer: &SocketAddr) -> bool {
         self.peers.contains_key(&ring_key(peer))

@@ -162,6 +162,11 @@ impl Node {
     pub(super) fn apply_delta(&mut self, delta: Delta) {
         let wall = self.wall_now();
         let mut changes = Vec::new();
+        // Every origin is looked up in both maps, each lookup cold: start all the loads first.
+        self.store
+            .origins
+            .warm(delta.origins.iter().map(|d| &d.origin));
+        self.members.warm(delta.origins.iter().map(|d| &d.origin));
         for d in delta.origins {
             if self.members.is_forgotten(&d.origin, d.generation) {
                 // Someone still carries it: keep ignoring it for as long as that lasts.

@@ -130,6 +130,13 @@ impl Store {
             entries: Vec::new(),
         };
         let mut room = budget.saturating_sub(crate::wire::encoded_len(&digest) + 4);
+        let listed = self
+            .recent
+            .iter()
+            .rev()
+            .take_while(|(t, _)| *t >= recent_since)
+            .take(room / crate::wire::MIN_ENTRY_LEN);
+        self.origins.warm(listed.map(|(_, o)| o));
         for (_, origin) in self
             .recent
             .iter()
@@ -220,6 +227,7 @@ impl Store {
                 repeated[w[1].1] = true;
             }
         }
+        self.origins.warm(entries.iter().map(|e| &e.origin));
         for (e, _) in entries.iter().zip(&repeated).filter(|(_, r)| !**r) {
             let state = self.origins.get(&e.origin);
             self.compare_entry(e, state, &forgotten, room, &mut out);
@@ -318,6 +326,7 @@ impl Store {
     /// scuttle depth (most missing entries first, ties in random order), each a prefix of its
     /// entries in version order.
     pub fn delta<R: Rng>(&self, wants: &[(SocketAddr, u64)], budget: usize, rng: &mut R) -> Delta {
+        self.origins.warm(wants.iter().map(|(o, _)| o));
         let mut order: Vec<(usize, u64, SocketAddr, u64, &OriginState)> = wants
             .iter()
             .filter_map(|(origin, from)| {

@@ -15,7 +15,7 @@ pub use message::{
     Body, Cover, Delta, Digest, DigestEntry, Key, Message, OriginDelta, Status, Value, WireEntries,
     WireEntry,
 };
-pub(crate) use packed::entry_len as packed_entry_len;
+pub(crate) use packed::{MIN_ENTRY_LEN, entry_len as packed_entry_len};
 pub use replay::ReplayVerdict;
 pub(crate) use replay::Window;
 

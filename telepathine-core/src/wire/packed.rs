@@ -35,7 +35,7 @@ const FAMILY_V4: u8 = 4;
 /// Family byte of an IPv6 entry.
 const FAMILY_V6: u8 = 6;
 /// Fewest bytes an entry takes: an IPv4 address and two one-byte varints.
-const MIN_ENTRY_LEN: usize = 1 + 4 + 2 + 1 + 1;
+pub(crate) const MIN_ENTRY_LEN: usize = 1 + 4 + 2 + 1 + 1;
 /// Most bytes a `u64` varint takes.
 const MAX_VARINT_LEN: usize = 10;
 /// Preallocation cap for formats that hand the byte string over as a sequence of bytes.
