@@ -111,8 +111,8 @@ fn sealing(c: &mut Criterion) {
     g.finish();
 }
 
-/// A node that holds `n` origins, learned from a peer.
-fn populated(n: u32) -> Node {
+/// A started node with no peers, that accepts up to 200,000.
+fn empty_node() -> Node {
     let config = Config {
         limits: telepathine_core::Limits {
             max_peers: 200_000,
@@ -122,6 +122,12 @@ fn populated(n: u32) -> Node {
     };
     let mut node = Node::new(config, NodeId::new(addr(0), 1), 1).unwrap();
     node.start(Timestamp::ZERO);
+    node
+}
+
+/// Frames from peer `n + 1` that introduce origins 1 to `n` in address order, each with one
+/// key, 5,000 a frame.
+fn introductions(n: u32) -> Vec<Vec<u8>> {
     let sealer = Sealer::new("telepathine", None);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
     let origins: Vec<OriginDelta> = (1..=n)
@@ -140,21 +146,58 @@ fn populated(n: u32) -> Node {
             .into(),
         })
         .collect();
-    for (seq, chunk) in origins.chunks(5_000).enumerate() {
-        let msg = Message {
-            from: NodeId::new(addr(n + 1), 1),
-            to: None,
-            seq: seq as u64 + 1,
-            body: Body::Ack(Delta {
-                origins: chunk.to_vec(),
-            }),
-        };
-        let frame = sealer.seal(&postcard::to_allocvec(&msg).unwrap(), &mut rng);
-        node.handle_frame(Timestamp::from_millis(1), addr(n + 1), &frame);
+    origins
+        .chunks(5_000)
+        .enumerate()
+        .map(|(seq, chunk)| {
+            let msg = Message {
+                from: NodeId::new(addr(n + 1), 1),
+                to: None,
+                seq: seq as u64 + 1,
+                body: Body::Ack(Delta {
+                    origins: chunk.to_vec(),
+                }),
+            };
+            sealer.seal(&postcard::to_allocvec(&msg).unwrap(), &mut rng)
+        })
+        .collect()
+}
+
+/// Hands `frames` from peer `n + 1` to `node` and drains what it emits.
+fn learn(node: &mut Node, n: u32, frames: &[Vec<u8>]) {
+    for frame in frames {
+        node.handle_frame(Timestamp::from_millis(1), addr(n + 1), frame);
     }
     while node.poll_transmit().is_some() {}
     while node.poll_event().is_some() {}
+}
+
+/// A node that holds `n` origins, learned from a peer.
+fn populated(n: u32) -> Node {
+    let mut node = empty_node();
+    learn(&mut node, n, &introductions(n));
     node
+}
+
+/// A joining node's largest piece of work: a catch-up that introduces every peer at once.
+fn join(c: &mut Criterion) {
+    let mut g = c.benchmark_group("join");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    for n in [1_000u32, 10_000] {
+        let frames = introductions(n);
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_function(format!("learn {n} origins in a catch-up"), |b| {
+            b.iter_batched(
+                empty_node,
+                |mut node| {
+                    learn(&mut node, n, &frames);
+                    node
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
 }
 
 fn syn(
@@ -304,5 +347,5 @@ fn stale_peer(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, sealing, digests, stale_peer);
+criterion_group!(benches, codec, sealing, digests, stale_peer, join);
 criterion_main!(benches);
