@@ -37,6 +37,9 @@ const WARM_BATCH: usize = 16;
 /// lookups that follow reach them (two lines a key; 256 keys take 32 KB).
 const MAX_WARM: usize = 256;
 
+/// Fewest latest insertions held apart from the ordered overflow (see `PackedMap::latest`).
+const MIN_LATEST: usize = 16;
+
 /// An empty slot of the index.
 const NO_SLOT: u32 = u32::MAX;
 
@@ -155,9 +158,15 @@ pub(crate) struct PackedMap<K, V> {
     fresh: Vec<(K, V)>,
 
     /// Positions in `fresh`, sorted by key, each with its key's [`PackedKey::order_prefix`]:
-    /// the overflow's order for iteration and ranges. Inserting into it moves 16 bytes per
-    /// fresh entry, not the entries themselves.
+    /// the overflow's order for iteration and ranges, but for the latest insertions.
     order: Vec<Ordered>,
+
+    /// The latest insertions' positions, sorted by key, merged into `order` in one pass once
+    /// there are about twice the square root of its length. Inserting each into `order`
+    /// directly moved half of it: the peer map is keyed by ring position, so peers arrive in
+    /// random order, and at 10,000 nodes a newcomer moved 13 KB of positions on average.
+    /// Here an insertion moves a few hundred bytes ([`PackedMap::latest_limit`]).
+    latest: Vec<Ordered>,
 
     /// Every entry's position by key hash (open addressing, linear probing, a power of two in
     /// size and at most two thirds full), when the key has a hash and the map is not tiny;
@@ -195,6 +204,7 @@ impl<K, V> Default for PackedMap<K, V> {
             packed: Vec::new(),
             fresh: Vec::new(),
             order: Vec::new(),
+            latest: Vec::new(),
             index: Vec::new(),
             seed: 0,
         }
@@ -274,22 +284,67 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         if let Ok(i) = self.packed.binary_search_by(|(k, _)| k.fast_cmp(key)) {
             return Some(Slot::Packed(i));
         }
-        self.order_position(key)
-            .ok()
-            .and_then(|o| self.order.get(o))
-            .map(|o| Slot::Fresh(o.at as usize))
+        [&self.order, &self.latest].into_iter().find_map(|list| {
+            self.position_in(list, key)
+                .ok()
+                .and_then(|o| list.get(o))
+                .map(|o| Slot::Fresh(o.at as usize))
+        })
     }
 
-    /// Where `key` is, or would go, in `order`.
-    fn order_position(&self, key: &K) -> Result<usize, usize> {
+    /// Where `key` is, or would go, in `list` (`order` or `latest`).
+    fn position_in(&self, list: &[Ordered], key: &K) -> Result<usize, usize> {
         let prefix = key.order_prefix();
-        self.order.binary_search_by(|o| {
+        list.binary_search_by(|o| {
             o.prefix.cmp(&prefix).then_with(|| {
                 self.fresh
                     .get(o.at as usize)
                     .map_or(Ordering::Greater, |(k, _)| k.fast_cmp(key))
             })
         })
+    }
+
+    /// How `a` and `b`, positions of two fresh entries, compare by key.
+    fn compare_fresh(&self, a: Ordered, b: Ordered) -> Ordering {
+        a.prefix.cmp(&b.prefix).then_with(|| {
+            match (self.fresh.get(a.at as usize), self.fresh.get(b.at as usize)) {
+                (Some((x, _)), Some((y, _))) => x.fast_cmp(y),
+                _ => Ordering::Equal,
+            }
+        })
+    }
+
+    /// Latest insertions held apart from `order` at most: twice the square root of its length,
+    /// which balances moving part of `latest` on each insertion (about `limit / 4` positions)
+    /// against moving all of `order` on each merge (its length, every `limit` insertions).
+    fn latest_limit(&self) -> usize {
+        MIN_LATEST.max(2 * self.order.len().isqrt())
+    }
+
+    /// Merges `latest` into `order`, from the back, in place.
+    fn merge_latest(&mut self) {
+        let (n, m) = (self.order.len(), self.latest.len());
+        self.order.extend_from_slice(&self.latest);
+        let (mut i, mut j) = (n, m);
+        while j > 0 {
+            let (Some(&b), k) = (self.latest.get(j - 1), i + j - 1) else {
+                break;
+            };
+            let next = match self.order.get(i.wrapping_sub(1)) {
+                Some(&a) if i > 0 && self.compare_fresh(a, b).is_gt() => {
+                    i -= 1;
+                    a
+                }
+                _ => {
+                    j -= 1;
+                    b
+                }
+            };
+            if let Some(slot) = self.order.get_mut(k) {
+                *slot = next;
+            }
+        }
+        self.latest.clear();
     }
 
     /// Enters `value` (a position, perhaps marked [`FRESH`]) under hash `h` in the index.
@@ -461,7 +516,10 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         if self.fresh.len() >= self.fresh_limit() {
             self.pack();
         }
-        let at = self.order_position(&key).unwrap_or_else(|at| at);
+        if self.latest.len() >= self.latest_limit() {
+            self.merge_latest();
+        }
+        let at = self.position_in(&self.latest, &key).unwrap_or_else(|at| at);
         let hash = self.hash(&key);
         let prefix = key.order_prefix();
         let i = self.fresh.len();
@@ -478,7 +536,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         }
         self.fresh.push((key, value));
         // Bounded by the peer limit, far below 2^31.
-        self.order.insert(
+        self.latest.insert(
             at,
             Ordered {
                 prefix,
@@ -504,10 +562,12 @@ impl<K: PackedKey, V> PackedMap<K, V> {
             Slot::Fresh(i) => {
                 let (_, v) = self.fresh.remove(i);
                 let i = i as u32;
-                self.order.retain(|o| o.at != i);
-                for o in &mut self.order {
-                    if o.at > i {
-                        o.at -= 1;
+                for list in [&mut self.order, &mut self.latest] {
+                    list.retain(|o| o.at != i);
+                    for o in list.iter_mut() {
+                        if o.at > i {
+                            o.at -= 1;
+                        }
                     }
                 }
                 v
@@ -525,6 +585,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         let mut fresh = core::mem::take(&mut self.fresh);
         // Freed, not cleared: its room for half the vector would otherwise stay for good.
         self.order = Vec::new();
+        self.latest.clear();
         fresh.sort_unstable_by(|(a, _), (b, _)| a.fast_cmp(b));
         let old = core::mem::take(&mut self.packed);
         let mut merged = Vec::with_capacity(old.len() + fresh.len());
@@ -566,10 +627,16 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     pub fn iter(&self) -> Iter<'_, K, V> {
         Merge::new(
             self.packed.iter().map(pair),
-            FreshIter {
-                order: self.order.iter(),
-                fresh: &self.fresh,
-            },
+            Merge::new(
+                FreshIter {
+                    order: self.order.iter(),
+                    fresh: &self.fresh,
+                },
+                FreshIter {
+                    order: self.latest.iter(),
+                    fresh: &self.fresh,
+                },
+            ),
         )
     }
 
@@ -584,20 +651,30 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     }
 
     /// The entries whose keys fall in `range`, in key order.
-    pub fn range<R: RangeBounds<K>>(&self, range: R) -> Iter<'_, K, V> {
+    pub fn range<'a, R: RangeBounds<K>>(&'a self, range: R) -> Iter<'a, K, V> {
         let p = span(self.packed.len(), &range, |below| {
             self.packed.partition_point(|(k, _)| below(k))
         });
-        let f = span(self.order.len(), &range, |below| {
-            self.order
-                .partition_point(|o| self.fresh.get(o.at as usize).is_some_and(|(k, _)| below(k)))
-        });
+        let fresh = |list: &'a [Ordered]| -> &'a [Ordered] {
+            let f = span(list.len(), &range, |below| {
+                list.partition_point(|o| {
+                    self.fresh.get(o.at as usize).is_some_and(|(k, _)| below(k))
+                })
+            });
+            list.get(f).unwrap_or(&[])
+        };
         Merge::new(
             self.packed.get(p).unwrap_or(&[]).iter().map(pair),
-            FreshIter {
-                order: self.order.get(f).unwrap_or(&[]).iter(),
-                fresh: &self.fresh,
-            },
+            Merge::new(
+                FreshIter {
+                    order: fresh(&self.order).iter(),
+                    fresh: &self.fresh,
+                },
+                FreshIter {
+                    order: fresh(&self.latest).iter(),
+                    fresh: &self.fresh,
+                },
+            ),
         )
     }
 }
@@ -702,7 +779,8 @@ impl<K, V> DoubleEndedIterator for FreshIter<'_, K, V> {
 }
 
 /// [`PackedMap::iter`]'s and [`PackedMap::range`]'s iterator.
-pub(crate) type Iter<'a, K, V> = Merge<PackedIter<'a, K, V>, FreshIter<'a, K, V>>;
+pub(crate) type Iter<'a, K, V> =
+    Merge<PackedIter<'a, K, V>, Merge<FreshIter<'a, K, V>, FreshIter<'a, K, V>>>;
 
 /// Two key-ordered iterators with disjoint keys, merged into one, from either end.
 ///
@@ -879,7 +957,8 @@ mod tests {
                 }
                 prop_assert_eq!(map.len(), model.len());
                 prop_assert!(map.fresh.len() <= map.fresh_limit());
-                prop_assert_eq!(map.order.len(), map.fresh.len());
+                prop_assert_eq!(map.order.len() + map.latest.len(), map.fresh.len());
+                prop_assert!(map.latest.len() <= map.latest_limit());
             }
             // By index, every entry once, and nothing past the end.
             let mut by_index: Vec<(u16, u32)> =
