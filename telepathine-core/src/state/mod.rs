@@ -4,6 +4,7 @@ mod apply;
 mod digest;
 mod entries;
 mod origin;
+mod recency;
 mod store;
 
 pub use origin::{Entry, OriginState};

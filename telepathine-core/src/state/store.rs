@@ -6,6 +6,7 @@ use bytes::Bytes;
 use core::net::SocketAddr;
 
 use super::origin::{Entry, OriginState, entry_cost};
+use super::recency::Recency;
 use crate::config::Limits;
 use crate::packed_map::PackedMap;
 use crate::time::Timestamp;
@@ -71,7 +72,7 @@ pub(crate) struct Store {
     /// so digests find recent changes without a scan. Older changes are never read again
     /// (queries look only as far back as the window), so they leave: the index then holds
     /// what changed lately, not one entry per origin. At most `recent_cap` newest.
-    pub(super) recent: BTreeSet<(Timestamp, SocketAddr)>,
+    pub(super) recent: Recency,
     /// Most origins `recent` holds: see [`recent_cap`].
     recent_cap: usize,
     /// Bytes charged over all origins, bounded by `limits.max_total_bytes`.
@@ -116,8 +117,8 @@ impl Store {
     pub fn new(me: SocketAddr, generation: u64, now: Timestamp) -> Self {
         let mut origins = PackedMap::default();
         origins.insert(me, OriginState::new(generation, now));
-        let mut recent = BTreeSet::new();
-        recent.insert((now, me));
+        let mut recent = Recency::default();
+        recent.insert(now, me);
         Store {
             me,
             origins,
@@ -140,7 +141,7 @@ impl Store {
             // Unchanged time (every newcomer, created at `now`): inserting alone has the same
             // effect, and spares a tree descent per origin of a join.
             if s.changed_at != now {
-                self.recent.remove(&(s.changed_at, origin));
+                self.recent.remove(s.changed_at, &origin);
             }
             s.changed_at = now;
             self.note_recent(now, origin);
@@ -167,7 +168,7 @@ impl Store {
 
     /// Enters `origin`, changed at `at`, in the recency index, dropping the oldest over the cap.
     pub(super) fn note_recent(&mut self, at: Timestamp, origin: SocketAddr) {
-        self.recent.insert((at, origin));
+        self.recent.insert(at, origin);
         if self.recent.len() > self.recent_cap {
             self.recent.pop_first();
         }
@@ -308,7 +309,7 @@ impl Store {
         let said = old.heard_seq();
         self.total_bytes -= old.bytes();
         let mut entries: Vec<(Key, Entry)> = old.clear();
-        self.recent.remove(&(old.changed_at, me));
+        self.recent.remove(old.changed_at, &me);
         *old = OriginState::new(generation, now);
         old.set_heard_seq(said);
         self.note_recent(now, me);
@@ -338,7 +339,7 @@ impl Store {
         let state = self.origins.remove(origin)?;
         self.resum(*origin, before);
         self.total_bytes -= state.bytes();
-        self.recent.remove(&(state.changed_at, *origin));
+        self.recent.remove(state.changed_at, origin);
         for (key, entry) in state.iter() {
             if let Some(at) = entry.expires_at {
                 self.expiries.remove(&(at, *origin, key.clone()));
