@@ -110,7 +110,7 @@ pub struct Node {
 }
 
 /// Slots an output queue keeps once drained.
-const QUEUE_KEEP: usize = 16;
+pub(super) const QUEUE_KEEP: usize = 16;
 
 /// Gives back a drained queue's room beyond [`QUEUE_KEEP`]. One catch-up that introduces
 /// thousands of peers queues an event for each; without this, every node of a large cluster

@@ -3,7 +3,7 @@
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use super::{Node, Transmit, TransmitKind};
+use super::{Node, QUEUE_KEEP, Transmit, TransmitKind};
 use crate::state::Change;
 use crate::stats::DropReason;
 use crate::time::Timestamp;
@@ -161,7 +161,14 @@ impl Node {
 
     pub(super) fn apply_delta(&mut self, delta: Delta) {
         let wall = self.wall_now();
-        let mut changes = Vec::new();
+        // A newcomer makes two changes (its record and its status): sized for that at once, a
+        // catch-up that introduces thousands of peers copies no growing vector.
+        let mut changes = Vec::with_capacity(2 * delta.origins.len());
+        // And each newcomer raises two events (new, then alive); the room goes back once the
+        // application drains them (`release_burst`).
+        if delta.origins.len() > QUEUE_KEEP {
+            self.events.reserve(2 * delta.origins.len());
+        }
         // Every origin is looked up in both maps, each lookup cold: start all the loads first.
         self.store
             .origins
