@@ -37,8 +37,15 @@ const WARM_BATCH: usize = 16;
 /// lookups that follow reach them (two lines a key; 256 keys take 32 KB).
 const MAX_WARM: usize = 256;
 
+/// Overflow order length from which insertions go to `latest` (see `PackedMap::latest`);
+/// small in tests, so the property test reaches it.
+#[cfg(not(test))]
+const LATEST_FROM: usize = 256;
+#[cfg(test)]
+const LATEST_FROM: usize = 24;
+
 /// Fewest latest insertions held apart from the ordered overflow (see `PackedMap::latest`).
-const MIN_LATEST: usize = 16;
+const MIN_LATEST: usize = 32;
 
 /// An empty slot of the index.
 const NO_SLOT: u32 = u32::MAX;
@@ -162,7 +169,7 @@ pub(crate) struct PackedMap<K, V> {
     order: Vec<Ordered>,
 
     /// The latest insertions' positions, sorted by key, merged into `order` in one pass once
-    /// there are about twice the square root of its length. Inserting each into `order`
+    /// there are about four times the square root of its length. Inserting each into `order`
     /// directly moved half of it: the peer map is keyed by ring position, so peers arrive in
     /// random order, and at 10,000 nodes a newcomer moved 13 KB of positions on average.
     /// Here an insertion moves a few hundred bytes ([`PackedMap::latest_limit`]).
@@ -179,6 +186,16 @@ pub(crate) struct PackedMap<K, V> {
     /// a fixed hash, addresses picked to share their low bits would pile into one probe run and
     /// turn every lookup into a scan. A node seeds its maps from its own secret randomness.
     seed: u64,
+}
+
+/// How the fresh entries at `a` and `b` compare by key: by prefix, then by the keys themselves.
+fn by_key<K: PackedKey, V>(fresh: &[(K, V)], a: &Ordered, b: &Ordered) -> Ordering {
+    a.prefix.cmp(&b.prefix).then_with(|| {
+        match (fresh.get(a.at as usize), fresh.get(b.at as usize)) {
+            (Some((x, _)), Some((y, _))) => x.fast_cmp(y),
+            _ => Ordering::Equal,
+        }
+    })
 }
 
 /// A fresh entry's place in key order: its key's prefix and its position in `fresh`.
@@ -304,21 +321,12 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         })
     }
 
-    /// How `a` and `b`, positions of two fresh entries, compare by key.
-    fn compare_fresh(&self, a: Ordered, b: Ordered) -> Ordering {
-        a.prefix.cmp(&b.prefix).then_with(|| {
-            match (self.fresh.get(a.at as usize), self.fresh.get(b.at as usize)) {
-                (Some((x, _)), Some((y, _))) => x.fast_cmp(y),
-                _ => Ordering::Equal,
-            }
-        })
-    }
-
-    /// Latest insertions held apart from `order` at most: twice the square root of its length,
-    /// which balances moving part of `latest` on each insertion (about `limit / 4` positions)
-    /// against moving all of `order` on each merge (its length, every `limit` insertions).
+    /// Latest insertions held apart from `order` at most: four times the square root of its
+    /// length. That balances moving part of `latest` on each insertion (a quarter of the limit
+    /// on average, by `memmove`) against merging all of `order` every `limit` insertions (one
+    /// comparison a position, about thirty times slower per position than the `memmove`).
     fn latest_limit(&self) -> usize {
-        MIN_LATEST.max(2 * self.order.len().isqrt())
+        MIN_LATEST.max(4 * self.order.len().isqrt())
     }
 
     /// Merges `latest` into `order`, from the back, in place.
@@ -331,7 +339,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
                 break;
             };
             let next = match self.order.get(i.wrapping_sub(1)) {
-                Some(&a) if i > 0 && self.compare_fresh(a, b).is_gt() => {
+                Some(&a) if i > 0 && by_key(&self.fresh, &a, &b).is_gt() => {
                     i -= 1;
                     a
                 }
@@ -516,10 +524,14 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         if self.fresh.len() >= self.fresh_limit() {
             self.pack();
         }
-        if self.latest.len() >= self.latest_limit() {
+        // A short overflow order takes insertions directly: moving a few hundred positions is
+        // cheaper than merging `latest` into it, and its readers then merge one list, not two.
+        let direct = self.order.len() < LATEST_FROM;
+        if !direct && self.latest.len() >= MIN_LATEST && self.latest.len() >= self.latest_limit() {
             self.merge_latest();
         }
-        let at = self.position_in(&self.latest, &key).unwrap_or_else(|at| at);
+        let list = if direct { &self.order } else { &self.latest };
+        let at = self.position_in(list, &key).unwrap_or_else(|at| at);
         let hash = self.hash(&key);
         let prefix = key.order_prefix();
         let i = self.fresh.len();
@@ -535,8 +547,13 @@ impl<K: PackedKey, V> PackedMap<K, V> {
                 .reserve_exact(step.min(limit.saturating_sub(i)).max(1));
         }
         self.fresh.push((key, value));
+        let list = if direct {
+            &mut self.order
+        } else {
+            &mut self.latest
+        };
         // Bounded by the peer limit, far below 2^31.
-        self.latest.insert(
+        list.insert(
             at,
             Ordered {
                 prefix,
@@ -627,16 +644,11 @@ impl<K: PackedKey, V> PackedMap<K, V> {
     pub fn iter(&self) -> Iter<'_, K, V> {
         Merge::new(
             self.packed.iter().map(pair),
-            Merge::new(
-                FreshIter {
-                    order: self.order.iter(),
-                    fresh: &self.fresh,
-                },
-                FreshIter {
-                    order: self.latest.iter(),
-                    fresh: &self.fresh,
-                },
-            ),
+            FreshIter {
+                order: self.order.iter(),
+                latest: self.latest.iter(),
+                fresh: &self.fresh,
+            },
         )
     }
 
@@ -665,16 +677,11 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         };
         Merge::new(
             self.packed.get(p).unwrap_or(&[]).iter().map(pair),
-            Merge::new(
-                FreshIter {
-                    order: fresh(&self.order).iter(),
-                    fresh: &self.fresh,
-                },
-                FreshIter {
-                    order: fresh(&self.latest).iter(),
-                    fresh: &self.fresh,
-                },
-            ),
+            FreshIter {
+                order: fresh(&self.order).iter(),
+                latest: fresh(&self.latest).iter(),
+                fresh: &self.fresh,
+            },
         )
     }
 }
@@ -745,42 +752,63 @@ fn pair<K, V>((k, v): &(K, V)) -> (&K, &V) {
 type PackedIter<'a, K, V> =
     core::iter::Map<core::slice::Iter<'a, (K, V)>, fn(&'a (K, V)) -> (&'a K, &'a V)>;
 
-/// The fresh half of an iteration: positions in key order, looked up in arrival order.
+/// The fresh half of an iteration: positions in key order (`order`'s and `latest`'s, merged),
+/// looked up in arrival order.
 pub(crate) struct FreshIter<'a, K, V> {
     order: core::slice::Iter<'a, Ordered>,
+    latest: core::slice::Iter<'a, Ordered>,
     fresh: &'a [(K, V)],
 }
 
-impl<'a, K, V> FreshIter<'a, K, V> {
+impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
     fn at(&self, i: u32) -> Option<(&'a K, &'a V)> {
         self.fresh.get(i as usize).map(pair)
     }
 }
 
-impl<'a, K, V> Iterator for FreshIter<'a, K, V> {
+impl<'a, K: PackedKey, V> Iterator for FreshIter<'a, K, V> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let i = self.order.next()?.at;
-        self.at(i)
+        let from_latest = match (
+            self.order.as_slice().first(),
+            self.latest.as_slice().first(),
+        ) {
+            (Some(a), Some(b)) => by_key(self.fresh, b, a).is_lt(),
+            (a, _) => a.is_none(),
+        };
+        let o = if from_latest {
+            self.latest.next()
+        } else {
+            self.order.next()
+        };
+        self.at(o?.at)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         // Every position is a valid index into `fresh`: one item per position.
-        self.order.size_hint()
+        let n = self.order.len() + self.latest.len();
+        (n, Some(n))
     }
 }
 
-impl<K, V> DoubleEndedIterator for FreshIter<'_, K, V> {
+impl<K: PackedKey, V> DoubleEndedIterator for FreshIter<'_, K, V> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let i = self.order.next_back()?.at;
-        self.at(i)
+        let from_latest = match (self.order.as_slice().last(), self.latest.as_slice().last()) {
+            (Some(a), Some(b)) => by_key(self.fresh, b, a).is_gt(),
+            (a, _) => a.is_none(),
+        };
+        let o = if from_latest {
+            self.latest.next_back()
+        } else {
+            self.order.next_back()
+        };
+        self.at(o?.at)
     }
 }
 
 /// [`PackedMap::iter`]'s and [`PackedMap::range`]'s iterator.
-pub(crate) type Iter<'a, K, V> =
-    Merge<PackedIter<'a, K, V>, Merge<FreshIter<'a, K, V>, FreshIter<'a, K, V>>>;
+pub(crate) type Iter<'a, K, V> = Merge<PackedIter<'a, K, V>, FreshIter<'a, K, V>>;
 
 /// Two key-ordered iterators with disjoint keys, merged into one, from either end.
 ///
