@@ -103,7 +103,7 @@ mod tests {
 
     fn addr(a: u16) -> SocketAddr {
         // Both families: V4 compares inline, V6 falls back to `Ord`.
-        if a % 3 == 0 {
+        if a.is_multiple_of(3) {
             SocketAddr::from(([0xfd00, 0, 0, 0, 0, 0, 0, a], 7000))
         } else {
             SocketAddr::from(([10, 0, (a >> 8) as u8, a as u8], 7000 + a % 2))
