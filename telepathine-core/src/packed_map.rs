@@ -329,6 +329,23 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         MIN_LATEST.max(4 * self.order.len().isqrt())
     }
 
+    /// The positions in `fresh`, in key order (`order` and `latest` merged).
+    fn fresh_in_order(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.fresh.len());
+        let (mut a, mut b) = (self.order.iter().peekable(), self.latest.iter().peekable());
+        loop {
+            let next = match (a.peek(), b.peek()) {
+                (Some(x), Some(y)) if by_key(&self.fresh, y, x).is_lt() => b.next(),
+                (Some(_), _) => a.next(),
+                (None, _) => b.next(),
+            };
+            match next {
+                Some(o) => out.push(o.at),
+                None => return out,
+            }
+        }
+    }
+
     /// Merges `latest` into `order`, from the back, in place.
     fn merge_latest(&mut self) {
         let (n, m) = (self.order.len(), self.latest.len());
@@ -599,15 +616,25 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         if self.fresh.is_empty() {
             return;
         }
-        let mut fresh = core::mem::take(&mut self.fresh);
+        // The fresh entries in key order, read off the ordered positions: sorting the entries
+        // themselves moved each 100-byte entry a dozen times (8 % of the instructions of
+        // learning 10,000 peers in a catch-up).
+        let positions = self.fresh_in_order();
+        let positions_len = positions.len();
+        let mut fresh: Vec<Option<(K, V)>> = core::mem::take(&mut self.fresh)
+            .into_iter()
+            .map(Some)
+            .collect();
         // Freed, not cleared: its room for half the vector would otherwise stay for good.
         self.order = Vec::new();
         self.latest.clear();
-        fresh.sort_unstable_by(|(a, _), (b, _)| a.fast_cmp(b));
+        let sorted = positions
+            .into_iter()
+            .filter_map(|p| fresh.get_mut(p as usize).and_then(Option::take));
         let old = core::mem::take(&mut self.packed);
-        let mut merged = Vec::with_capacity(old.len() + fresh.len());
+        let mut merged = Vec::with_capacity(old.len() + positions_len);
         let mut rest = old.into_iter();
-        for (k, v) in fresh {
+        for (k, v) in sorted {
             // The vector's entries below this key move as one run. Fresh keys fall a few
             // entries of the map apart, so a galloping search finds the run's end in a few steps.
             let left = rest.as_slice();
