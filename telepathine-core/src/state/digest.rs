@@ -27,6 +27,9 @@ pub(crate) struct Comparison {
     /// The highest generation in which the peer claims a newer history of this node than this
     /// node has.
     pub usurped: Option<u64>,
+    /// The digest's origins in address order (a partial digest's; empty for a full one), for
+    /// callers that test many origins against the listing without sorting it again.
+    pub listed: Vec<SocketAddr>,
 }
 
 fn entry_size(e: &DigestEntry) -> usize {
@@ -251,6 +254,7 @@ impl Store {
                 self.origins.range(..=to).for_each(|(o, _)| unlisted(o));
             }
         }
+        out.listed = listed.into_iter().map(|(o, _)| o).collect();
         out
     }
 
@@ -327,17 +331,24 @@ impl Store {
     /// entries in version order.
     pub fn delta<R: Rng>(&self, wants: &[(SocketAddr, u64)], budget: usize, rng: &mut R) -> Delta {
         self.origins.warm(wants.iter().map(|(o, _)| o));
-        let mut order: Vec<(usize, u64, SocketAddr, u64, &OriginState)> = wants
+        let found: Vec<(SocketAddr, u64, &OriginState)> = wants
             .iter()
-            .filter_map(|(origin, from)| {
-                let s = self.origins.get(origin)?;
-                Some((s.depth_after(*from), rng.next_u64(), *origin, *from, s))
-            })
+            .filter_map(|(origin, from)| Some((*origin, *from, self.origins.get(origin)?)))
             .collect();
-        order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        // Sorted as (depth descending, tie-break, position): small keys move, not the origins
+        // (sorting 64-byte tuples was 1 % of a simulation), and the order is a stable sort's.
+        let mut order: Vec<(core::cmp::Reverse<usize>, u64, usize)> = found
+            .iter()
+            .enumerate()
+            .map(|(i, (_, from, s))| (core::cmp::Reverse(s.depth_after(*from)), rng.next_u64(), i))
+            .collect();
+        order.sort_unstable();
         let mut delta = Delta::default();
         let mut room = budget.saturating_sub(4);
-        for (_, _, origin, from, s) in order {
+        for &(.., i) in &order {
+            let Some(&(origin, from, s)) = found.get(i) else {
+                continue;
+            };
             if room < 16 {
                 break;
             }
