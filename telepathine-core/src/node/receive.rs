@@ -261,8 +261,13 @@ impl Node {
             seq: self.seq,
             body,
         };
-        // Most messages are a few dozen bytes; a catch-up's buffer grows by doubling.
-        let Ok(payload) = self.sealer.seal_with(&mut self.rng, 256, |out| {
+        // Heartbeats and probes are a few dozen bytes; gossip mostly fills a datagram (and a
+        // catch-up's buffer grows from there by doubling).
+        let capacity = match msg.body {
+            Body::Syn { .. } | Body::SynAck { .. } | Body::Ack(_) => self.config.datagram_budget,
+            _ => 256,
+        };
+        let Ok(payload) = self.sealer.seal_with(&mut self.rng, capacity, |out| {
             crate::wire::encode_into(&msg, out)
         }) else {
             return;

@@ -85,6 +85,8 @@ impl Store {
         recent.entries.retain(|e| e.origin != self.me);
         room -= recent.entries.iter().map(entry_size).sum::<usize>();
         digest.entries = own.into_iter().chain(recent.entries).collect();
+        // The window adds at most this many, each of at least the smallest entry's size.
+        digest.entries.reserve(room / crate::wire::MIN_ENTRY_LEN);
         let mut listed: Vec<SocketAddr> = digest.entries.iter().map(|e| e.origin).collect();
         listed.sort_unstable_by(|a, b| a.fast_cmp(b));
         // Then a window over the address space, wrapping around.
@@ -133,13 +135,15 @@ impl Store {
             entries: Vec::new(),
         };
         let mut room = budget.saturating_sub(crate::wire::encoded_len(&digest) + 4);
+        let most = (room / crate::wire::MIN_ENTRY_LEN).min(self.recent.len());
         let listed = self
             .recent
             .iter()
             .rev()
             .take_while(|(t, _)| *t >= recent_since)
-            .take(room / crate::wire::MIN_ENTRY_LEN);
+            .take(most);
         self.origins.warm(listed.map(|(_, o)| o));
+        digest.entries.reserve(most);
         for (_, origin) in self
             .recent
             .iter()
@@ -331,10 +335,12 @@ impl Store {
     /// entries in version order.
     pub fn delta<R: Rng>(&self, wants: &[(SocketAddr, u64)], budget: usize, rng: &mut R) -> Delta {
         self.origins.warm(wants.iter().map(|(o, _)| o));
-        let found: Vec<(SocketAddr, u64, &OriginState)> = wants
-            .iter()
-            .filter_map(|(origin, from)| Some((*origin, *from, self.origins.get(origin)?)))
-            .collect();
+        let mut found: Vec<(SocketAddr, u64, &OriginState)> = Vec::with_capacity(wants.len());
+        found.extend(
+            wants
+                .iter()
+                .filter_map(|(origin, from)| Some((*origin, *from, self.origins.get(origin)?))),
+        );
         // Sorted as (depth descending, tie-break, position): small keys move, not the origins
         // (sorting 64-byte tuples was 1 % of a simulation), and the order is a stable sort's.
         let mut order: Vec<(core::cmp::Reverse<usize>, u64, usize)> = found
@@ -343,8 +349,11 @@ impl Store {
             .map(|(i, (_, from, s))| (core::cmp::Reverse(s.depth_after(*from)), rng.next_u64(), i))
             .collect();
         order.sort_unstable();
-        let mut delta = Delta::default();
         let mut room = budget.saturating_sub(4);
+        // An origin's delta takes 16 bytes at the least.
+        let mut delta = Delta {
+            origins: Vec::with_capacity(order.len().min(room / 16)),
+        };
         for &(.., i) in &order {
             let Some(&(origin, from, s)) = found.get(i) else {
                 continue;
