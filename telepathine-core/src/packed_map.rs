@@ -793,23 +793,41 @@ impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
     }
 }
 
+impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
+    /// The next entry from the front, or from the back: from whichever list holds the smaller
+    /// (the larger) key at that end.
+    fn take(&mut self, back: bool) -> Option<(&'a K, &'a V)> {
+        let end = |list: &core::slice::Iter<'a, Ordered>| {
+            if back {
+                list.as_slice().last()
+            } else {
+                list.as_slice().first()
+            }
+        };
+        let beyond = if back {
+            Ordering::Greater
+        } else {
+            Ordering::Less
+        };
+        let from_latest = match (end(&self.order), end(&self.latest)) {
+            (Some(a), Some(b)) => by_key(self.fresh, b, a) == beyond,
+            (a, _) => a.is_none(),
+        };
+        let list = if from_latest {
+            &mut self.latest
+        } else {
+            &mut self.order
+        };
+        let o = if back { list.next_back() } else { list.next() };
+        self.at(o?.at)
+    }
+}
+
 impl<'a, K: PackedKey, V> Iterator for FreshIter<'a, K, V> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
-        let from_latest = match (
-            self.order.as_slice().first(),
-            self.latest.as_slice().first(),
-        ) {
-            (Some(a), Some(b)) => by_key(self.fresh, b, a).is_lt(),
-            (a, _) => a.is_none(),
-        };
-        let o = if from_latest {
-            self.latest.next()
-        } else {
-            self.order.next()
-        };
-        self.at(o?.at)
+        self.take(false)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -821,16 +839,7 @@ impl<'a, K: PackedKey, V> Iterator for FreshIter<'a, K, V> {
 
 impl<K: PackedKey, V> DoubleEndedIterator for FreshIter<'_, K, V> {
     fn next_back(&mut self) -> Option<Self::Item> {
-        let from_latest = match (self.order.as_slice().last(), self.latest.as_slice().last()) {
-            (Some(a), Some(b)) => by_key(self.fresh, b, a).is_gt(),
-            (a, _) => a.is_none(),
-        };
-        let o = if from_latest {
-            self.latest.next_back()
-        } else {
-            self.order.next_back()
-        };
-        self.at(o?.at)
+        self.take(true)
     }
 }
 
