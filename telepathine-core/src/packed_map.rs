@@ -171,7 +171,7 @@ pub(crate) struct PackedMap<K, V> {
     /// The latest insertions' positions, sorted by key, merged into `order` in one pass once
     /// there are about four times the square root of its length. Inserting each into `order`
     /// directly moved half of it: the peer map is keyed by ring position, so peers arrive in
-    /// random order, and at 10,000 nodes a newcomer moved 13 KB of positions on average.
+    /// random order, and at 10,000 nodes a newcomer moved up to 13 KB of positions.
     /// Here an insertion moves a few hundred bytes ([`PackedMap::latest_limit`]).
     latest: Vec<Ordered>,
 
@@ -331,19 +331,16 @@ impl<K: PackedKey, V> PackedMap<K, V> {
 
     /// The positions in `fresh`, in key order (`order` and `latest` merged).
     fn fresh_in_order(&self) -> Vec<u32> {
+        let mut merged = FreshIter {
+            order: self.order.iter(),
+            latest: self.latest.iter(),
+            fresh: &self.fresh,
+        };
         let mut out = Vec::with_capacity(self.fresh.len());
-        let (mut a, mut b) = (self.order.iter().peekable(), self.latest.iter().peekable());
-        loop {
-            let next = match (a.peek(), b.peek()) {
-                (Some(x), Some(y)) if by_key(&self.fresh, y, x).is_lt() => b.next(),
-                (Some(_), _) => a.next(),
-                (None, _) => b.next(),
-            };
-            match next {
-                Some(o) => out.push(o.at),
-                None => return out,
-            }
-        }
+        out.extend(core::iter::from_fn(|| {
+            merged.next_ordered(false).map(|o| o.at)
+        }));
+        out
     }
 
     /// Merges `latest` into `order`, from the back, in place.
@@ -355,8 +352,8 @@ impl<K: PackedKey, V> PackedMap<K, V> {
             let (Some(&b), k) = (self.latest.get(j - 1), i + j - 1) else {
                 break;
             };
-            let next = match self.order.get(i.wrapping_sub(1)) {
-                Some(&a) if i > 0 && by_key(&self.fresh, &a, &b).is_gt() => {
+            let next = match i.checked_sub(1).and_then(|p| self.order.get(p)) {
+                Some(&a) if by_key(&self.fresh, &a, &b).is_gt() => {
                     i -= 1;
                     a
                 }
@@ -544,6 +541,7 @@ impl<K: PackedKey, V> PackedMap<K, V> {
         // A short overflow order takes insertions directly: moving a few hundred positions is
         // cheaper than merging `latest` into it, and its readers then merge one list, not two.
         let direct = self.order.len() < LATEST_FROM;
+        // The floor first: the limit takes a square root.
         if !direct && self.latest.len() >= MIN_LATEST && self.latest.len() >= self.latest_limit() {
             self.merge_latest();
         }
@@ -794,9 +792,9 @@ impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
 }
 
 impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
-    /// The next entry from the front, or from the back: from whichever list holds the smaller
-    /// (the larger) key at that end.
-    fn take(&mut self, back: bool) -> Option<(&'a K, &'a V)> {
+    /// The next position from the front, or from the back: from whichever list holds the
+    /// smaller (the larger) key at that end.
+    fn next_ordered(&mut self, back: bool) -> Option<&'a Ordered> {
         let end = |list: &core::slice::Iter<'a, Ordered>| {
             if back {
                 list.as_slice().last()
@@ -818,8 +816,13 @@ impl<'a, K: PackedKey, V> FreshIter<'a, K, V> {
         } else {
             &mut self.order
         };
-        let o = if back { list.next_back() } else { list.next() };
-        self.at(o?.at)
+        if back { list.next_back() } else { list.next() }
+    }
+
+    /// The next entry from the front, or from the back.
+    fn take(&mut self, back: bool) -> Option<(&'a K, &'a V)> {
+        let o = self.next_ordered(back)?;
+        self.at(o.at)
     }
 }
 

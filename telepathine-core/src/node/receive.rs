@@ -161,13 +161,14 @@ impl Node {
 
     pub(super) fn apply_delta(&mut self, delta: Delta) {
         let wall = self.wall_now();
-        // A newcomer makes two changes (its record and its status): sized for that at once, a
-        // catch-up that introduces thousands of peers copies no growing vector.
-        let mut changes = Vec::with_capacity(2 * delta.origins.len());
-        // And each newcomer raises two events (new, then alive); the room goes back once the
-        // application drains them (`release_burst`).
-        if delta.origins.len() > QUEUE_KEEP {
-            self.events.reserve(2 * delta.origins.len());
+        // A newcomer makes two changes (its record and its status) and raises two events (new,
+        // then alive): sized for that at once, a catch-up that introduces thousands of peers
+        // copies no growing vector. Never for more peers than the node takes, whatever a frame
+        // holds; the events' room goes back once the application drains them (`release_burst`).
+        let newcomers = delta.origins.len().min(self.config.limits.max_peers);
+        let mut changes = Vec::with_capacity(2 * newcomers);
+        if newcomers > QUEUE_KEEP {
+            self.events.reserve(2 * newcomers);
         }
         // Every origin is looked up in both maps, each lookup cold: start all the loads first.
         self.store
