@@ -139,7 +139,7 @@ impl Store {
                 s.hot_from = s.max_version;
             }
             // Unchanged time (every newcomer, created at `now`): inserting alone has the same
-            // effect, and spares a tree descent per origin of a join.
+            // effect, and spares a search per origin of a join.
             if s.changed_at != now {
                 self.recent.remove(s.changed_at, &origin);
             }
