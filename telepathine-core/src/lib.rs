@@ -53,7 +53,7 @@ pub use error::CommandError;
 pub use event::{DeathCause, Event};
 pub use identity::NodeId;
 pub use key::NetworkKey;
-pub use node::{Node, Transmit, TransmitKind};
+pub use node::{Node, OriginView, Transmit, TransmitKind};
 pub use pattern::{MAX_PATTERN_SEGMENTS, Pattern, PatternError};
 pub use phi::PhiDetector;
 pub use stats::{DropReason, PeerStats, Stats, Traffic};

@@ -521,8 +521,9 @@ fn per_peer_traffic_adds_up_and_round_trips_are_estimated() {
     }
 }
 
-/// `Node::views` lists, in address order, exactly what `peer_generation` and `fingerprint` give
-/// origin by origin, and a value written by a peer changes that peer's fingerprint everywhere.
+/// `Node::views` lists, in address order, exactly what `peer_generation`, `peer_version` and
+/// `fingerprint` give origin by origin, `live_peers_unordered` the same peers as `live_peers`,
+/// and a value written by a peer changes that peer's fingerprint everywhere.
 #[test]
 fn views_agree_with_lookups_origin_by_origin() {
     let mut net = Net::new(5, |_| fast());
@@ -535,11 +536,23 @@ fn views_agree_with_lookups_origin_by_origin() {
         let node = net.node(i);
         let views: Vec<_> = node.views().collect();
         assert_eq!(views.len(), 5, "node {i} holds every origin");
-        assert!(views.windows(2).all(|w| w[0].0 < w[1].0), "address order");
-        for (origin, generation, fingerprint) in views {
-            assert_eq!(node.peer_generation(&origin), Some(generation));
-            assert_eq!(node.fingerprint(&origin), Some(fingerprint));
+        assert!(
+            views.windows(2).all(|w| w[0].origin < w[1].origin),
+            "address order"
+        );
+        for v in views {
+            assert_eq!(node.peer_generation(&v.origin), Some(v.generation));
+            assert_eq!(node.peer_version(&v.origin), Some(v.version));
+            assert_eq!(node.fingerprint(&v.origin), Some(v.fingerprint));
         }
+        let mut live: Vec<_> = node.live_peers_unordered().collect();
+        live.sort_unstable();
+        assert_eq!(live.len(), 4, "node {i} sees every peer alive");
+        assert_eq!(
+            live,
+            node.live_peers(),
+            "node {i}: the same peers, in another order"
+        );
     }
     let after = net.node(4).fingerprint(&addr(2));
     assert_ne!(before, after, "the write shows in the fingerprint");

@@ -4,12 +4,12 @@
 //! "Live" means running and not stalled. Checks run after the scenario's last fault, once its
 //! settling rounds have passed.
 
-use std::net::SocketAddr;
+use telepathine_core::Node;
 
 use crate::config::Scenario;
 use crate::engine::Sim;
 use crate::scenario::{DELETED_KEY, EXPIRING_KEY};
-use crate::slot::{Life, addr};
+use crate::slot::{Life, addr, index_of};
 
 /// Most violations of one kind spelled out; the rest are counted.
 const EXAMPLES: usize = 5;
@@ -79,117 +79,145 @@ pub(crate) fn own_versions(sim: &Sim) -> Vec<(usize, u64, u64)> {
         .collect()
 }
 
-/// Counts (node, origin) views of live nodes that differ from the live origin's own view in
-/// generation or user-visible state (fingerprint): `(differing, compared, examples)`. With
-/// `first_only`, stops at the first difference (a convergence probe needs no more).
-pub(crate) fn view_mismatches(sim: &Sim, first_only: bool) -> (usize, usize, Vec<String>) {
+/// What one node holds of each simulated origin, by the origin's slot: generation,
+/// fingerprint and version.
+type Held = Vec<Option<(u64, u64, u64)>>;
+
+/// Fills `held` with what `node` holds, in one pass over its origins: the origin's address
+/// gives its slot, so no (node, origin) pair costs a search (N² of them at the end of a run).
+fn fill_held(held: &mut Held, node: &Node) {
+    held.fill(None);
+    for v in node.views() {
+        if let Some(h) = index_of(&v.origin).and_then(|slot| held.get_mut(slot)) {
+            *h = Some((v.generation, v.fingerprint, v.version));
+        }
+    }
+}
+
+/// A live origin's own view of itself, which every other live node must hold.
+struct Reference {
+    /// The origin's slot, as the simulator numbers nodes.
+    node: usize,
+    /// The slot its advertised address maps to, where [`fill_held`] puts what others hold.
+    slot: Option<usize>,
+    generation: Option<u64>,
+    fingerprint: Option<u64>,
+}
+
+/// What comparing every live node's views with the live origins found.
+#[derive(Default)]
+struct ViewCheck {
+    /// (node, origin) views whose generation or user-visible state differs from the origin's.
+    differing: usize,
+    /// Views compared.
+    compared: usize,
+    examples: Vec<String>,
+    /// (node, origin) views that still lack a version in the snapshot.
+    behind: usize,
+    behind_examples: Vec<String>,
+}
+
+/// Compares every live node's view of every live origin with the origin's own view
+/// (generation and user-visible state), and with `snapshot`'s versions. With `first_only`,
+/// stops at the first difference (a convergence probe needs no more).
+fn check_views(sim: &Sim, first_only: bool, snapshot: &[(usize, u64, u64)]) -> ViewCheck {
     let live = live(sim);
-    let reference: Vec<(usize, SocketAddr, Option<u64>, Option<u64>)> = live
+    let reference: Vec<Reference> = live
         .iter()
         .filter_map(|&o| {
             let node = sim.slots[o].node.as_ref()?;
             let me = node.peer_name();
-            Some((
-                o,
-                me,
-                node.peer_generation(&me).or(Some(sim.slots[o].generation)),
-                node.fingerprint(&me),
-            ))
+            Some(Reference {
+                node: o,
+                slot: index_of(&me),
+                generation: node.peer_generation(&me).or(Some(sim.slots[o].generation)),
+                fingerprint: node.fingerprint(&me),
+            })
         })
         .collect();
-    // The references in address order, so each node's views are compared in one merged pass
-    // over its origin map (a lookup per pair is N² cache misses: minutes at 10,000 nodes).
-    let mut by_addr: Vec<usize> = (0..reference.len()).collect();
-    by_addr.sort_unstable_by_key(|&r| reference[r].1);
-    let mut held: Vec<(Option<u64>, Option<u64>)> = vec![(None, None); reference.len()];
-    let mut bad = 0usize;
-    let mut examples = Vec::new();
+    let mut found = ViewCheck::default();
+    let mut held: Held = vec![None; sim.slots.len()];
     for &n in &live {
         let Some(node) = sim.slots[n].node.as_ref() else {
             continue;
         };
-        let mut views = node.views().peekable();
-        for &r in &by_addr {
-            let origin = reference[r].1;
-            while views.next_if(|(a, ..)| *a < origin).is_some() {}
-            held[r] = match views.next_if(|(a, ..)| *a == origin) {
-                Some((_, g, fp)) => (Some(g), Some(fp)),
-                None => (None, None),
-            };
-        }
-        // Reported in the references' own order, as the first difference and the examples
-        // always were.
-        for ((o, _, g, fp), &(hg, hfp)) in reference.iter().zip(&held) {
-            if *o == n {
+        fill_held(&mut held, node);
+        for r in &reference {
+            let (o, g, fp) = (r.node, r.generation, r.fingerprint);
+            if o == n {
                 continue;
             }
-            if hg != *g || hfp != *fp {
-                bad += 1;
-                if examples.len() < EXAMPLES {
-                    examples.push(format!("node {n} holds generation {hg:?} / state {hfp:x?} of node {o} (has {g:?} / {fp:x?})"));
+            let (hg, hfp) = match r.slot.and_then(|s| held[s]) {
+                Some((hg, hfp, _)) => (Some(hg), Some(hfp)),
+                None => (None, None),
+            };
+            if hg != g || hfp != fp {
+                found.differing += 1;
+                if found.examples.len() < EXAMPLES {
+                    found.examples.push(format!("node {n} holds generation {hg:?} / state {hfp:x?} of node {o} (has {g:?} / {fp:x?})"));
                 }
                 if first_only {
-                    return (bad, 0, examples);
+                    return found;
+                }
+            }
+        }
+        for &(o, g, ver) in snapshot {
+            if o == n || !sim.slots[o].is_live() || sim.slots[o].generation != g {
+                continue;
+            }
+            // The origin at `addr(o)` fills slot `o`.
+            let h = held.get(o).copied().flatten();
+            if !h.is_some_and(|(hg, _, hv)| hg == g && hv >= ver) {
+                found.behind += 1;
+                if found.behind_examples.len() < EXAMPLES {
+                    let h = h.map_or(String::from("nothing"), |(hg, _, hv)| {
+                        format!("gen {hg} v{hv}")
+                    });
+                    found.behind_examples.push(format!(
+                        "node {n} holds {h} of node {o}, which had gen {g} v{ver}"
+                    ));
                 }
             }
         }
     }
-    (
-        bad,
-        live.len() * reference.len().saturating_sub(1),
-        examples,
-    )
+    found.compared = live.len() * reference.len().saturating_sub(1);
+    found
+}
+
+/// Counts (node, origin) views of live nodes that differ from the live origin's own view in
+/// generation or user-visible state (fingerprint): `(differing, compared, examples)`. With
+/// `first_only`, stops at the first difference.
+pub(crate) fn view_mismatches(sim: &Sim, first_only: bool) -> (usize, usize, Vec<String>) {
+    let found = check_views(sim, first_only, &[]);
+    let compared = if first_only && found.differing > 0 {
+        0
+    } else {
+        found.compared
+    };
+    (found.differing, compared, found.examples)
 }
 
 /// Every live node holds every live origin's user-visible state exactly as the origin does
 /// (same generation, same fingerprint), and every version an origin had when the scenario
 /// ended has reached every live node after the settling rounds.
 fn convergence(sim: &Sim) -> Vec<String> {
+    let snapshot = sim.plan.snapshot.as_deref().unwrap_or_default();
+    let found = check_views(sim, false, snapshot);
     let mut v = Vec::new();
-    let (bad, total, examples) = view_mismatches(sim, false);
-    if bad > 0 {
+    if found.differing > 0 {
         v.push(format!(
-            "convergence: {bad} of {total} (node, origin) views differ from the origin, e.g. {}",
-            examples.join("; ")
+            "convergence: {} of {} (node, origin) views differ from the origin, e.g. {}",
+            found.differing,
+            found.compared,
+            found.examples.join("; ")
         ));
     }
-    let Some(snapshot) = &sim.plan.snapshot else {
-        return v;
-    };
-    let mut behind = 0usize;
-    let mut examples = Vec::new();
-    for &n in &live(sim) {
-        let Some(node) = sim.slots[n].node.as_ref() else {
-            continue;
-        };
-        let versions = node.versions();
-        for &(o, g, ver) in snapshot {
-            if o == n || !sim.slots[o].is_live() || sim.slots[o].generation != g {
-                continue;
-            }
-            let origin = addr(o);
-            let held = versions
-                .binary_search_by(|(a, ..)| a.cmp(&origin))
-                .ok()
-                .map(|k| versions[k]);
-            if !held.is_some_and(|(_, hg, hv)| hg == g && hv >= ver) {
-                behind += 1;
-                if examples.len() < EXAMPLES {
-                    let held = held.map_or(String::from("nothing"), |(_, hg, hv)| {
-                        format!("gen {hg} v{hv}")
-                    });
-                    examples.push(format!(
-                        "node {n} holds {held} of node {o}, which had gen {g} v{ver}"
-                    ));
-                }
-            }
-        }
-    }
-    if behind > 0 {
+    if found.behind > 0 {
         v.push(format!(
-            "stuck versions: {behind} (node, origin) views still lack a version the origin had {} s earlier, e.g. {}",
+            "stuck versions: {} (node, origin) views still lack a version the origin had {} s earlier, e.g. {}",
+            found.behind,
             sim.plan.settle_ms / 1000,
-            examples.join("; ")
+            found.behind_examples.join("; ")
         ));
     }
     v
@@ -198,16 +226,31 @@ fn convergence(sim: &Sim) -> Vec<String> {
 /// Every live node believes exactly the other live nodes alive.
 fn membership(sim: &Sim) -> Vec<String> {
     let live = live(sim);
-    let addrs: Vec<SocketAddr> = live.iter().map(|&i| addr(i)).collect();
+    let mut is_live = vec![false; sim.slots.len()];
+    for &i in &live {
+        is_live[i] = true;
+    }
+    // Which node last saw each slot alive: a peer listed twice is caught without sorting
+    // every node's list (N² log N at the end of a run).
+    let mut seen_by = vec![usize::MAX; sim.slots.len()];
     let mut bad = Vec::new();
     for &n in &live {
         let Some(node) = sim.slots[n].node.as_ref() else {
             continue;
         };
-        let seen = node.live_peers();
-        let expected = addrs.iter().filter(|a| **a != addr(n));
-        if !seen.iter().eq(expected) {
-            bad.push((n, seen.len()));
+        let mut seen = 0usize;
+        let mut agrees = true;
+        for peer in node.live_peers_unordered() {
+            seen += 1;
+            match index_of(&peer) {
+                Some(i) if i != n && is_live.get(i) == Some(&true) && seen_by[i] != n => {
+                    seen_by[i] = n;
+                }
+                _ => agrees = false,
+            }
+        }
+        if !agrees || seen + 1 != live.len() {
+            bad.push((n, seen));
         }
     }
     if bad.is_empty() {

@@ -22,6 +22,18 @@ fn a_node_that_drops_every_delta_is_caught() {
     assert!(!o.passed(), "{}", o.report);
     let all = o.report.violations.join("\n");
     assert!(all.contains("node 5"), "{all}");
+    // Each check sees it from its own side: the other nodes never learn node 5's state (nor
+    // its versions), and nobody agrees on who is alive.
+    for kind in [
+        "convergence: 22 of 132 (node, origin) views differ",
+        "node 0 holds generation None / state None of node 5",
+        "stuck versions: 22 (node, origin) views",
+        "node 0 holds nothing of node 5",
+        "membership: 12 live nodes disagree",
+        "node 0 sees 10 live of 11",
+    ] {
+        assert!(all.contains(kind), "{kind:?} missing from {all}");
+    }
     assert!(
         o.report.replay.contains("--seed 77") && o.report.replay.contains("--broken-node 5"),
         "{}",

@@ -8,6 +8,9 @@ mod liveness;
 mod monitoring;
 mod receive;
 mod timers;
+mod views;
+
+pub use views::OriginView;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -340,6 +343,12 @@ impl Node {
         live
     }
 
+    /// Peers currently considered alive, in no particular order: [`Node::live_peers`] without
+    /// its allocation and sort, for a caller that only counts or tests them.
+    pub fn live_peers_unordered(&self) -> impl Iterator<Item = SocketAddr> + '_ {
+        self.members.live().copied()
+    }
+
     /// Peers currently considered dead (failed or left), sorted.
     pub fn dead_peers(&self) -> Vec<SocketAddr> {
         self.members.dead().map(|(a, _)| *a).collect()
@@ -361,33 +370,6 @@ impl Node {
         self.store.origins.get(peer).map(|s| s.max_version)
     }
 
-    /// `(origin, generation, version)` of every origin held, sorted: what this node's
-    /// anti-entropy converges on. Simulators compare these across nodes.
-    pub fn versions(&self) -> Vec<(SocketAddr, u64, u64)> {
-        self.store
-            .origins
-            .iter()
-            .map(|(a, s)| (*a, s.generation, s.max_version))
-            .collect()
-    }
-
-    /// A fingerprint of the user-visible state held for `origin` (live keys, values, expiry):
-    /// equal fingerprints mean equal views.
-    pub fn fingerprint(&self, origin: &SocketAddr) -> Option<u64> {
-        self.store.origins.get(origin).map(fingerprint)
-    }
-
-    /// `(origin, generation, fingerprint)` of every origin held, in address order: what
-    /// [`Node::peer_generation`] and [`Node::fingerprint`] give for each, in one pass instead
-    /// of two lookups per origin (a simulator comparing every node's view of every origin makes
-    /// N² of them).
-    pub fn views(&self) -> impl Iterator<Item = (SocketAddr, u64, u64)> + '_ {
-        self.store
-            .origins
-            .iter()
-            .map(|(a, s)| (*a, s.generation, fingerprint(s)))
-    }
-
     /// Peers that currently send this node heartbeats (it monitors them).
     pub fn monitored_peers(&self) -> Vec<SocketAddr> {
         self.members.monitored.keys().copied().collect()
@@ -405,21 +387,6 @@ impl Node {
             .values()
             .fold((0, 0), |(n, b), s| (n + s.len(), b + s.bytes()))
     }
-}
-
-/// The fingerprint of one origin's user-visible state: its generation, then every live key with
-/// its value and expiry.
-fn fingerprint(s: &crate::state::OriginState) -> u64 {
-    let mut h = crate::wire::fnv1a64(&s.generation.to_le_bytes(), 0xcbf2_9ce4_8422_2325);
-    for (k, e) in s.iter() {
-        if let (crate::wire::Key::User(k), crate::wire::Value::Bytes(v)) = (k, &e.value) {
-            h = crate::wire::fnv1a64(k.as_bytes(), h);
-            h = crate::wire::fnv1a64(&[0xff], h);
-            h = crate::wire::fnv1a64(v, h);
-            h = crate::wire::fnv1a64(&e.expires_at.unwrap_or(0).to_le_bytes(), h);
-        }
-    }
-    h
 }
 
 #[cfg(test)]

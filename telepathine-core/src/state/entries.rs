@@ -94,7 +94,8 @@ impl Entries {
         self.rest.as_ref().and_then(|r| r.get(key))
     }
 
-    fn rest(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+    /// Every entry but an inline status record, by key.
+    pub fn stored(&self) -> impl Iterator<Item = (&Key, &Entry)> {
         self.rest.iter().flat_map(|r| r.iter())
     }
 
@@ -123,12 +124,12 @@ impl Entries {
     /// Every entry in key order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, Cow<'_, Entry>)> {
         // Key order puts the status record after user keys and events, before accusations.
-        let split = self.rest().take_while(|(k, _)| **k < Key::Status).count();
-        self.rest()
+        let split = self.stored().take_while(|(k, _)| **k < Key::Status).count();
+        self.stored()
             .take(split)
             .map(borrowed)
             .chain(self.inline_status())
-            .chain(self.rest().skip(split).map(borrowed))
+            .chain(self.stored().skip(split).map(borrowed))
     }
 
     /// Number of entries.

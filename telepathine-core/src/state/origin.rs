@@ -186,6 +186,12 @@ impl OriginState {
         self.entries.iter()
     }
 
+    /// The entries stored as such, by key: all but an inline status record (user keys, events
+    /// and accusations always are), without rebuilding that record.
+    pub fn stored_entries(&self) -> impl Iterator<Item = (&Key, &Entry)> {
+        self.entries.stored()
+    }
+
     /// Number of entries, tombstones included.
     pub fn len(&self) -> usize {
         self.entries.len()
