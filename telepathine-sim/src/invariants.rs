@@ -147,7 +147,7 @@ fn check_views(sim: &Sim, first_only: bool, snapshot: &[(usize, u64, u64)]) -> V
             if o == n {
                 continue;
             }
-            let (hg, hfp) = match r.slot.and_then(|s| held[s]) {
+            let (hg, hfp) = match r.slot.and_then(|s| held.get(s).copied().flatten()) {
                 Some((hg, hfp, _)) => (Some(hg), Some(hfp)),
                 None => (None, None),
             };
