@@ -405,8 +405,8 @@ mod tests {
         it.map(|(k, e)| (k.clone(), e.into_owned())).collect()
     }
 
-    /// Both representations, with the status record inline or not, answer every query alike,
-    /// through the switch from one to the other and after rewrites at new and at equal
+    /// Both representations, with the status record inline or not, answer every query alike
+    /// (`stored` lists all but an inline status record), through the switch from one to the other and after rewrites at new and at equal
     /// versions.
     #[test]
     fn small_and_large_agree_with_a_model() {
@@ -433,6 +433,15 @@ mod tests {
             let expected: Vec<(Key, Entry)> =
                 model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
             assert_eq!(owned(e.iter()), expected);
+            // `stored` is everything but the inline status record.
+            let stored: Vec<(Key, Entry)> =
+                e.stored().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let not_inline: Vec<(Key, Entry)> = expected
+                .iter()
+                .filter(|(k, _)| *k != Key::Status || e.status.is_none())
+                .cloned()
+                .collect();
+            assert_eq!(stored, not_inline);
             for (k, v) in &model {
                 assert_eq!(e.get(k).as_deref(), Some(v));
             }
