@@ -191,7 +191,7 @@ pub(crate) fn tick(sim: &mut Sim) {
     // its last phase. This costs a comparison of every (node, origin) view.
     if sim.plan.converged_at.is_none() && now >= sim.plan.last_check + 2 * i {
         sim.plan.last_check = now;
-        if membership_agrees(sim) && crate::invariants::view_mismatches(sim, true).0 == 0 {
+        if membership_agrees(sim) && crate::invariants::views_agree(sim) {
             if sim.cfg.scenario == Scenario::Join && sim.plan.join.is_none() {
                 // The cluster holds everything: now the fresh node joins, and the run goes on
                 // until it (and everyone) converged again.

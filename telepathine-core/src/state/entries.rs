@@ -406,8 +406,8 @@ mod tests {
     }
 
     /// Both representations, with the status record inline or not, answer every query alike
-    /// (`stored` lists all but an inline status record), through the switch from one to the other and after rewrites at new and at equal
-    /// versions.
+    /// (`stored` lists all but an inline status record), through the switch from one to the
+    /// other and after rewrites at new and at equal versions.
     #[test]
     fn small_and_large_agree_with_a_model() {
         let mut e = Entries::default();
